@@ -1,0 +1,28 @@
+"""Every periodic task the service needs, as code, so schedules are reproducible.
+
+``manage.py setup_periodic_tasks`` turns this list into django-celery-beat rows (idempotent:
+it creates missing rows and refreshes task/queue/description, but keeps an interval or an
+enabled flag that staff changed in the admin). Add an entry here when a feature needs a beat.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PeriodicTaskSpec:
+    name: str
+    task: str
+    every_seconds: int
+    queue: str = "default"
+    description: str = ""
+
+
+PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
+    PeriodicTaskSpec(
+        name="refresh inventory stats view",
+        task="inventory.tasks.refresh_inventory_stats",
+        every_seconds=300,
+        description="REFRESH MATERIALIZED VIEW CONCURRENTLY mv_user_inventory_stats (per-seller counts).",
+    ),
+)

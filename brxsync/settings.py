@@ -1,0 +1,246 @@
+"""Settings, read from the environment (12-factor) with django-environ.
+
+Every name in DESIGN §8 is read here and documented in ``.env.example``. Defaults are the
+embedded local run (SQLite files, local Redis); production sets the URLs explicitly.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from kombu import Exchange, Queue
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(env.str("ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="insecure-local-only-change-me" if DEBUG else environ.Env.NOTSET)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"] if DEBUG else ["localhost", "127.0.0.1"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+SERVICE_NAME = "brxsync"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "django_prometheus",
+    "inventory",
+    "syncops",
+    "ratelimit",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "brxsync.urls"
+WSGI_APPLICATION = "brxsync.wsgi.application"
+AUTH_USER_MODEL = "inventory.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Databases -----------------------------------------------------------------------------
+# The main database is PostgreSQL in production and tests (SQLite only for the embedded run).
+# The catalogue (``blueprints``) is Ebartex's read-only MySQL/MariaDB; see brxsync/routers.py.
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'brxsync.sqlite3'}"),
+    "blueprints": env.db("BLUEPRINT_DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'catalogue.sqlite3'}"),
+}
+DB_POOL_MIN_SIZE = env.int("DB_POOL_MIN_SIZE", default=2)
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=20)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
+    if env.bool("DB_POOL", default=True):
+        # psycopg's pool through Django (5.1+): each process keeps at most DB_POOL_MAX_SIZE
+        # connections and checks them before handing them out. CONN_MAX_AGE must stay 0.
+        _pg_options["pool"] = {"min_size": DB_POOL_MIN_SIZE, "max_size": DB_POOL_MAX_SIZE, "timeout": 10}
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    _pg_options.setdefault("connect_timeout", 5)
+if DATABASES["blueprints"]["ENGINE"] == "django.db.backends.mysql":
+    # The seed's 5 s query timeout, and a short connect timeout so an outage fails fast.
+    DATABASES["blueprints"].setdefault("OPTIONS", {}).update(
+        {
+            "connect_timeout": 3,
+            "read_timeout": 5,
+            "write_timeout": 5,
+            "charset": "utf8mb4",
+            # Belt and braces beside the router: the session itself refuses writes.
+            "init_command": "SET SESSION TRANSACTION READ ONLY",
+        }
+    )
+    DATABASES["blueprints"]["CONN_MAX_AGE"] = 60
+    DATABASES["blueprints"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["blueprints"].setdefault("TEST", {})["NAME"] = env.str(
+    "BLUEPRINT_TEST_DATABASE_NAME", default="test_brxsync_catalogue"
+)
+DATABASE_ROUTERS = ["brxsync.routers.CatalogueRouter"]
+
+# --- Redis: cache, rate limiting, broker ----------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="brx"),
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SOCKET_CONNECT_TIMEOUT": 1,
+            "SOCKET_TIMEOUT": 1,
+        },
+    }
+}
+
+# --- Celery ----------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = None  # results live on SyncOperation rows, not in a result backend
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=1800)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=1500)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The longest countdown any task uses (rate-limit waits, retry backoff). The broker's
+# visibility timeout must exceed it or Redis redelivers delayed tasks as duplicates.
+CELERY_MAX_COUNTDOWN_SECONDS = 3600
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_MAX_COUNTDOWN_SECONDS * 2,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = (
+    Queue("high-priority", Exchange("high-priority"), routing_key="high-priority"),
+    Queue("bulk-sync", Exchange("bulk-sync"), routing_key="bulk-sync"),
+    Queue("default", Exchange("default"), routing_key="default"),
+)
+# Prefetch per queue: a worker consuming several queues takes the smallest (brxsync/celery.py).
+CELERY_QUEUE_PREFETCH = {"high-priority": 1, "bulk-sync": 1, "default": 4}
+CELERY_TASK_ROUTES = {
+    "syncops.tasks.webhook_*": {"queue": "high-priority"},
+    "syncops.tasks.push_*": {"queue": "high-priority"},
+    "syncops.tasks.import_*": {"queue": "bulk-sync"},
+    "syncops.tasks.reconcile_*": {"queue": "bulk-sync"},
+}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+# --- CardTrader -------------------------------------------------------------------------------
+CARDTRADER_API_BASE = env.str("CARDTRADER_API_BASE", default="https://api.cardtrader.com/api/v2").rstrip("/")
+CARDTRADER_CONNECT_TIMEOUT = env.float("CARDTRADER_CONNECT_TIMEOUT", default=5.0)
+CARDTRADER_WRITE_TIMEOUT = env.float("CARDTRADER_WRITE_TIMEOUT", default=30.0)
+CARDTRADER_EXPORT_TIMEOUT = env.float("CARDTRADER_EXPORT_TIMEOUT", default=180.0)
+RATE_LIMIT_REQUESTS = env.int("RATE_LIMIT_REQUESTS", default=200)
+RATE_LIMIT_WINDOW_SECONDS = env.float("RATE_LIMIT_WINDOW_SECONDS", default=10.0)
+RATE_LIMIT_JOBS_PER_SECOND = env.float("RATE_LIMIT_JOBS_PER_SECOND", default=1.0)
+RATE_LIMIT_RESERVED_SHARE = env.float("RATE_LIMIT_RESERVED_SHARE", default=0.2)
+PUSH_BATCH_SIZE = env.int("PUSH_BATCH_SIZE", default=100)
+IMPORT_CHUNK_SIZE = env.int("IMPORT_CHUNK_SIZE", default=5000)
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
+WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
+
+# --- Secrets at rest -------------------------------------------------------------------------
+# Comma-separated Fernet keys: the first encrypts, all decrypt (rotation: prepend a new key,
+# run `manage.py rotate_fernet_keys`, then drop the old one).
+FERNET_KEYS = env.list("FERNET_KEYS", default=[])
+
+# --- Auth for the REST API -----------------------------------------------------------------
+JWT_PUBLIC_KEY = env.str("JWT_PUBLIC_KEY", default="").replace("\\n", "\n")
+JWT_ISSUER = env.str("JWT_ISSUER", default="https://api.ebartex.com")
+JWT_AUDIENCE = env.str("JWT_AUDIENCE", default="brx-sync")
+JWT_REQUIRE_MFA = env.bool("JWT_REQUIRE_MFA", default=True)
+JWT_LEEWAY_SECONDS = env.int("JWT_LEEWAY_SECONDS", default=30)
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BRX Sync API",
+    "DESCRIPTION": "Keeps Ebartex stock and CardTrader listings in agreement.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Observability -------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="console" if DEBUG else "json")
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}
+
+# --- Static files, i18n, security ----------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+if SENTRY_DSN:
+    from brxsync.sentry import init_sentry
+
+    init_sentry(SENTRY_DSN)

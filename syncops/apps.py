@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SyncopsConfig(AppConfig):
+    name = "syncops"
+    verbose_name = "CardTrader sync"
