@@ -1,0 +1,5 @@
+"""Celery tasks of syncops, one module per flow; imported here so autodiscovery finds them.
+
+Tasks are thin (load ids, call one service). Name each task explicitly
+(``name="syncops.tasks.<flow>_<action>"``) so CELERY_TASK_ROUTES sends it to its queue.
+"""
