@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "inventory",
     "syncops",
     "ratelimit",
+    "brxsync.api",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""The REST layer every endpoint stands on: auth, errors, idempotency, throttling, pagination."""
