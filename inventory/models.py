@@ -106,6 +106,13 @@ class SyncSettings(models.Model):
     def is_connected(self) -> bool:
         return self.connection_state == ConnectionState.CONNECTED and bool(self.token_encrypted)
 
+    @property
+    def webhook_url(self) -> str:
+        """The URL the seller pastes into CardTrader: built from the unguessable webhook id."""
+        from django.conf import settings
+
+        return f"{settings.PUBLIC_BASE_URL}/api/v1/webhooks/cardtrader/{self.webhook_id}/"
+
 
 class ItemSyncState(models.TextChoices):
     IN_SYNC = "in_sync", "In sync"
