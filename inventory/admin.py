@@ -40,7 +40,7 @@ class SyncSettingsAdmin(admin.ModelAdmin):
         "webhook_url", "sync_status", "last_sync_at", "last_error", "lease_owner", "lease_expires_at",
         "connected_at", "created_at", "updated_at",
     )
-    fields = readonly_fields + ("paused", "batch_size", "reserved_share")
+    fields = (*readonly_fields, "paused", "batch_size", "reserved_share")
 
     @admin.display(description="last error")
     def short_error(self, obj: SyncSettings) -> str:

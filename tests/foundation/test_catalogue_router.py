@@ -28,7 +28,7 @@ def test_orm_writes_to_the_catalogue_are_refused():
 def test_the_catalogue_session_itself_is_read_only():
     """Even raw SQL on the alias is refused by MariaDB (SET SESSION TRANSACTION READ ONLY)."""
     load_prints("pk_prints", [(1, 77, "Pikachu")])
-    with pytest.raises(Exception, match="(?i)read.only"), connections[CATALOGUE_ALIAS].cursor() as cur:
+    with pytest.raises(Exception, match=r"(?i)read.only"), connections[CATALOGUE_ALIAS].cursor() as cur:
         cur.execute("UPDATE pk_prints SET name = 'x' WHERE id = 1")
 
 
