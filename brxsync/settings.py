@@ -111,6 +111,12 @@ if DATABASES["blueprints"]["ENGINE"] == "django.db.backends.mysql":
 DATABASES["blueprints"].setdefault("TEST", {})["NAME"] = env.str(
     "BLUEPRINT_TEST_DATABASE_NAME", default="test_brxsync_catalogue"
 )
+for _db in DATABASES.values():
+    if _db["ENGINE"] == "django.db.backends.sqlite3":
+        # The embedded run has web, worker and beat writing one file: wait for locks, use WAL.
+        _db.setdefault("OPTIONS", {}).update(
+            {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+        )
 DATABASE_ROUTERS = ["brxsync.routers.CatalogueRouter"]
 
 # --- Redis: cache, rate limiting, broker ----------------------------------------------------
@@ -238,6 +244,8 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
