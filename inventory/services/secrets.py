@@ -1,21 +1,12 @@
-"""Writes for the inventory app."""
+"""Secrets at rest: key rotation over every stored CardTrader credential."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from inventory import crypto
 from inventory.models import SyncSettings
-
-
-def inventory_stats_refresh() -> bool:
-    """Refresh ``mv_user_inventory_stats`` without blocking readers. False where there is none."""
-    if connection.vendor != "postgresql":
-        return False
-    with connection.cursor() as cursor:
-        cursor.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY mv_user_inventory_stats")
-    return True
 
 
 @dataclass
