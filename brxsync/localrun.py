@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
+VAR_DIR = Path(os.environ.get("BRXSYNC_VAR_DIR", BASE_DIR / "var"))
 LOCAL_ENV = VAR_DIR / "local.env"
 PY = sys.executable
 

@@ -19,7 +19,7 @@ class Command(BaseCommand):
     help = "Create the local staff login (admin) and print it; used by `make run`."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        store = Path(settings.BASE_DIR) / "var" / "local-staff.txt"
+        store = Path(settings.VAR_DIR) / "local-staff.txt"
         store.parent.mkdir(exist_ok=True)
         if store.exists() and User.objects.filter(username="admin").exists():
             password = store.read_text().strip()
