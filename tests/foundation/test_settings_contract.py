@@ -46,6 +46,15 @@ def test_every_contract_name_is_read_from_the_environment():
     ]
 
 
+def test_postgres_connections_are_pooled_and_sized_from_settings():
+    out = _run_settings(
+        "import django; django.setup(); from django.conf import settings as s; "
+        "d = s.DATABASES['default']; print(d['OPTIONS']['pool'], d['CONN_MAX_AGE'])",
+        SECRET_KEY="x" * 50, DATABASE_URL="postgres://u:p@db:5432/brx", DB_POOL_MAX_SIZE="33",
+    )
+    assert "'max_size': 33" in out and out.strip().endswith(" 0")
+
+
 def test_production_refuses_to_start_without_a_secret_key():
     base = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DEBUG"}}
     base.update({"DJANGO_SETTINGS_MODULE": "brxsync.settings", "ENV_FILE": "/nonexistent"})
