@@ -13,8 +13,12 @@ CONTRACT = [
 ]
 
 
+# Set by brxsync.test_settings in this process; a production-like child must not inherit them.
+TEST_ONLY = {"DJANGO_SETTINGS_MODULE", "DB_POOL", "LOG_FORMAT", "ALLOWED_HOSTS"}
+
+
 def _run_settings(code: str, **env: str) -> str:
-    base = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", *CONTRACT}}
+    base = {k: v for k, v in os.environ.items() if k not in {*TEST_ONLY, *CONTRACT}}
     base.update({"DJANGO_SETTINGS_MODULE": "brxsync.settings", "ENV_FILE": "/nonexistent", **env})
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True,
                             timeout=60)
@@ -64,7 +68,7 @@ def test_production_refuses_to_start_without_a_secret_key():
 
 
 def test_check_deploy_reports_no_errors_with_production_settings():
-    base = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", *CONTRACT}}
+    base = {k: v for k, v in os.environ.items() if k not in {*TEST_ONLY, *CONTRACT}}
     base.update({
         "DJANGO_SETTINGS_MODULE": "brxsync.settings", "ENV_FILE": "/nonexistent",
         "SECRET_KEY": "p" * 20 + "-production-like-secret-key-with-enough-entropy-1234567890",
