@@ -125,6 +125,9 @@ class WebhookEvent(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
     received_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last hand-off to the broker; the sweeper re-dispatches old ones"
+    )
     applied_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
