@@ -129,31 +129,40 @@ def error_for_response(method: str, path: str, response: requests.Response, body
     return errors.UnexpectedResponse(f"undocumented status: {message}", outcome=outcome, **common)
 
 
-def _sent(exc: BaseException) -> bool:
-    """Whether the failed request may have reached CardTrader. Only failures to open the
-    connection (refused, DNS, connect timeout) prove it did not."""
-    seen: set[int] = set()
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and what it wraps: requests wraps urllib3 (``args[0]``), urllib3 wraps the
+    socket error (``MaxRetryError.reason``), and Python links ``__cause__`` / ``__context__``."""
+    seen: list[BaseException] = []
     cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, requests.exceptions.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError
-                      | urllib3.exceptions.NewConnectionError | urllib3.exceptions.NameResolutionError):
-            return False
+    while cur is not None and all(cur is not s for s in seen):
+        seen.append(cur)
         if isinstance(cur, urllib3.exceptions.MaxRetryError) and cur.reason is not None:
             cur = cur.reason
             continue
         nxt = cur.args[0] if cur.args and isinstance(cur.args[0], BaseException) else None
         cur = nxt or cur.__cause__ or cur.__context__
-    return True
+    return seen
+
+
+_NOT_SENT = (requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError,
+             urllib3.exceptions.NewConnectionError, urllib3.exceptions.NameResolutionError)
+_READ_TIMEOUT = (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)
 
 
 def error_for_exception(method: str, path: str, exc: BaseException) -> errors.CardTraderError:
-    """The taxonomy error for a transport failure (requests' or, mid-stream, urllib3's)."""
-    sent = _sent(exc)
+    """The taxonomy error for a transport failure (requests' or, mid-stream, urllib3's).
+
+    Only a failure to open the connection (refused, DNS, connect timeout) proves the request was
+    not sent. requests reports a timeout while reading a non-streamed body as a ConnectionError,
+    so the wrapped exceptions decide, not the outer class.
+    """
+    chain = _chain(exc)
+    sent = not any(isinstance(e, _NOT_SENT) for e in chain)
     common: dict[str, Any] = {"method": method, "path": path, "outcome_unknown": sent and method in WRITE_METHODS}
-    name = type(exc).__name__
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
+    # urllib3's NewConnectionError (refused) subclasses ConnectTimeoutError: tell them apart.
+    if not sent and any(isinstance(e, requests.exceptions.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError)
+                        and not isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain):
         return errors.Timeout("connect timeout", request_sent=False, **common)
-    if isinstance(exc, requests.exceptions.Timeout | urllib3.exceptions.ReadTimeoutError | TimeoutError):
+    if sent and any(isinstance(e, _READ_TIMEOUT) for e in chain):
         return errors.Timeout("read timeout", request_sent=True, **common)
-    return errors.ConnectionError(f"connection failed ({name})", request_sent=sent, **common)
+    return errors.ConnectionError(f"connection failed ({type(chain[-1]).__name__})", request_sent=sent, **common)
