@@ -25,4 +25,11 @@ PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
         every_seconds=300,
         description="REFRESH MATERIALIZED VIEW CONCURRENTLY mv_user_inventory_stats (per-seller counts).",
     ),
+    PeriodicTaskSpec(
+        name="sweep push outbox",
+        task="syncops.tasks.push_sweep",
+        every_seconds=30,
+        queue="high-priority",
+        description="Re-dispatch pushes never picked up or whose worker died; settle uncertain increments.",
+    ),
 )

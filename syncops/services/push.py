@@ -1,0 +1,693 @@
+"""Sending a seller's outbox to CardTrader: claim, coalesce, batch, verify, land outcomes.
+
+One run per seller at a time (a PostgreSQL advisory lock held by the run's connection: if the
+worker dies, PostgreSQL drops the connection and the lock with it, which is how the sweeper knows
+the run is dead). A run:
+
+1. claims due pending operations (``FOR UPDATE SKIP LOCKED``) together with a snapshot of their
+   items, taken while the items are row-locked so no sale can slip between the two;
+2. coalesces per item: a delete carries every other edit of the item; absolute fields go out once
+   with the item's latest state; sales and restocks sum into one ``increment`` delta (or fold into
+   an absolute quantity the seller set in the same run);
+3. sends ``bulk_destroy`` / ``bulk_update`` in chunks of the seller's batch size, then increments;
+   every request takes its tokens through the client's guard first;
+4. reads each job through ``get_job`` (the 1 request/s jobs bucket) and lands each item's outcome
+   on its operations and item. One item's failure never blocks the rest.
+
+Failures: bulk writes are idempotent (absolute values, deletes), so a 5xx, a timeout or a 429
+re-sends after an exponential backoff with jitter, up to the attempt cap. An increment is not
+idempotent: if CardTrader may have applied it (read timeout, 5xx after sending), the operation
+becomes ``uncertain`` and is settled by ``settle_uncertain`` / reconciliation, never re-sent
+blindly. Validation errors and unknown products fail at once with CardTrader's message; a 404 on
+delete counts as done. Limiter waits and open breakers put the operations back with a due time
+and the task is re-scheduled with that countdown: no worker sleeps waiting for tokens.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from inventory.models import InventoryItem, ItemSyncState, SyncSettings
+from inventory.properties import editable_view
+from ratelimit.exceptions import CircuitOpen, LimiterUnavailable, RateLimitWait
+from ratelimit.guard import Priority
+from syncops.cardtrader import errors as ct
+from syncops.models import Conflict, ConflictKind, OperationKind, OperationState, SyncOperation
+
+logger = logging.getLogger(__name__)
+
+PUSH_KINDS = (OperationKind.PUSH_UPDATE, OperationKind.PUSH_DELETE, OperationKind.ADJUST)
+INCREMENT_MARK = "increment_sent_at"
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+def batch_size_for(sync: SyncSettings) -> int:
+    return max(1, min(int(sync.batch_size or _setting("PUSH_BATCH_SIZE", 100)), 1000))
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential backoff with full jitter on its upper half: base·2^(n-1), capped, × U(0.5, 1)."""
+    base = float(_setting("PUSH_RETRY_BASE_SECONDS", 1.0))
+    cap = float(_setting("PUSH_RETRY_MAX_SECONDS", 300.0))
+    return min(cap, base * 2 ** max(0, attempts - 1)) * random.uniform(0.5, 1.0)
+
+
+# ----------------------------------------------------------------------------------- the lock
+
+def _lock_key(seller_id: str) -> int:
+    digest = hashlib.blake2b(f"push:{seller_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@contextmanager
+def seller_lock(seller_id: str) -> Iterator[bool]:
+    """A session advisory lock on this process's connection: held for the whole run, released
+    by PostgreSQL if the process dies. Yields whether it was obtained (never waits)."""
+    key = _lock_key(seller_id)
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        got = bool(cur.fetchone()[0])
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+# ----------------------------------------------------------------------------------- claiming
+
+@dataclass
+class ItemSnapshot:
+    item_id: int
+    product_id: int
+    version: int
+    game_id: int | None
+    quantity: int
+    price_cents: int
+    description: str
+    user_data_field: str
+    graded: bool
+    properties: dict[str, Any]
+
+
+@dataclass
+class Group:
+    """Every claimed operation of one item, and what they amount to."""
+
+    item: ItemSnapshot | None
+    ops: list[SyncOperation] = field(default_factory=list)
+
+    @property
+    def delete(self) -> bool:
+        return any(op.kind == OperationKind.PUSH_DELETE for op in self.ops)
+
+    @property
+    def update_fields(self) -> set[str]:
+        out: set[str] = set()
+        for op in self.ops:
+            if op.kind == OperationKind.PUSH_UPDATE:
+                out.update(op.payload.get("fields") or ())
+        return out
+
+    @property
+    def adjusts(self) -> list[SyncOperation]:
+        return [op for op in self.ops if op.kind == OperationKind.ADJUST]
+
+    @property
+    def job_uuid(self) -> str:
+        return next((op.cardtrader_job_uuid for op in self.ops if op.cardtrader_job_uuid), "")
+
+
+def _due(seller_id: str) -> Q:
+    now = timezone.now()
+    return Q(seller_id=seller_id, state=OperationState.PENDING, kind__in=PUSH_KINDS) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+
+
+def claim(seller_id: str, limit: int) -> list[Group]:
+    """Claim up to ``limit`` items' worth of due operations and snapshot those items.
+
+    The items are locked before their operations are read again, so an edit or sale either
+    committed before (its operation is claimed here and its effect is in the snapshot) or waits
+    until after (neither is) — never half of each, which folding deltas into an absolute
+    quantity relies on.
+    """
+    with transaction.atomic():
+        candidates = list(
+            SyncOperation.objects.select_for_update(skip_locked=True)
+            .filter(_due(seller_id)).order_by("id").values_list("id", "item_id")[: limit * 4]
+        )
+        if not candidates:
+            return []
+        item_ids: list[int] = []
+        for _, item_id in candidates:
+            if item_id is not None and item_id not in item_ids:
+                item_ids.append(item_id)
+        item_ids = sorted(item_ids[:limit])
+        orphan_ids = [op_id for op_id, item_id in candidates if item_id is None]
+        items = {
+            i.pk: i for i in InventoryItem.objects.select_for_update().filter(pk__in=item_ids).order_by("pk")
+        }
+        ops = list(
+            SyncOperation.objects.select_for_update(skip_locked=True)
+            .filter(_due(seller_id)).filter(Q(item_id__in=item_ids) | Q(pk__in=orphan_ids)).order_by("id")
+        )
+        now = timezone.now()
+        SyncOperation.objects.filter(pk__in=[op.pk for op in ops]).update(
+            state=OperationState.RUNNING, started_at=now, heartbeat_at=now, next_attempt_at=None
+        )
+    groups: dict[Any, Group] = {}
+    for op in ops:
+        op.state = OperationState.RUNNING
+        item = items.get(op.item_id) if op.item_id else None
+        key = op.item_id if item is not None else f"orphan-{op.pk}"
+        if key not in groups:
+            groups[key] = Group(item=_snapshot(item) if item is not None else None)
+        groups[key].ops.append(op)
+    return list(groups.values())
+
+
+def _snapshot(item: InventoryItem) -> ItemSnapshot:
+    return ItemSnapshot(
+        item_id=item.pk, product_id=item.product_id, version=item.version, game_id=item.game_id,
+        quantity=item.quantity, price_cents=item.price_cents, description=item.description,
+        user_data_field=item.user_data_field, graded=item.graded, properties=dict(item.properties or {}),
+    )
+
+
+def update_body(snap: ItemSnapshot, fields: Iterable[str]) -> dict[str, Any]:
+    """The bulk_update item for these fields, from the item's latest state. Properties go out
+    whole with explicit booleans, so un-setting foil reaches CardTrader as ``false``."""
+    body: dict[str, Any] = {"id": snap.product_id}
+    for name in sorted(fields):
+        if name == "properties":
+            body["properties"] = editable_view(snap.properties, game_id=snap.game_id)
+        elif name in ("quantity", "price_cents", "description", "user_data_field", "graded"):
+            body[name] = getattr(snap, name)
+    return body
+
+
+# ----------------------------------------------------------------------------------- landing outcomes
+
+class Stop(Exception):
+    """Stop the run; put every unsettled operation back, due in ``countdown`` seconds."""
+
+    def __init__(self, countdown: float, reason: str) -> None:
+        super().__init__(reason)
+        self.countdown = countdown
+        self.reason = reason
+
+
+def _ids(ops: Iterable[SyncOperation]) -> list[int]:
+    return [op.pk for op in ops]
+
+
+def _log_entry(outcome: str, detail: str = "") -> dict[str, Any]:
+    return {"at": timezone.now().isoformat(), "outcome": outcome, "detail": detail[:500]}
+
+
+def _succeed(group: Group, result: dict[str, Any]) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        for op in group.ops:
+            op.state = OperationState.SUCCEEDED
+            SyncOperation.objects.filter(pk=op.pk).update(
+                state=OperationState.SUCCEEDED, finished_at=now, heartbeat_at=now, progress_done=1,
+                result=result, error_code="", last_error="",
+            )
+        snap = group.item
+        if snap is None:
+            return
+        if group.delete:
+            # CardTrader confirmed: the local row goes (operations keep product_id for the audit).
+            InventoryItem.objects.filter(pk=snap.item_id, sync_state=ItemSyncState.PENDING_DELETE).delete()
+            return
+        open_left = SyncOperation.objects.filter(
+            item_id=snap.item_id, state__in=(OperationState.PENDING, OperationState.RUNNING,
+                                              OperationState.UNCERTAIN)
+        ).exclude(pk__in=_ids(group.ops)).exists()
+        if not open_left:
+            InventoryItem.objects.filter(pk=snap.item_id, version=snap.version).exclude(
+                sync_state=ItemSyncState.PENDING_DELETE
+            ).update(sync_state=ItemSyncState.IN_SYNC, last_synced_at=now)
+
+
+def _fail(group: Group, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        for op in group.ops:
+            op.state = OperationState.FAILED
+            SyncOperation.objects.filter(pk=op.pk).update(
+                state=OperationState.FAILED, finished_at=now, heartbeat_at=now, error_code=code[:64],
+                last_error=message[:2000], result={"errors": details or {}},
+            )
+        snap = group.item
+        if snap is not None:
+            InventoryItem.objects.filter(pk=snap.item_id).update(sync_state=ItemSyncState.CONFLICT)
+            Conflict.objects.create(
+                seller_id=group.ops[0].seller_id, kind=ConflictKind.PUSH_REJECTED, item_id=snap.item_id,
+                product_id=snap.product_id,
+                details={"operations": _ids(group.ops), "code": code, "message": message[:2000],
+                         "errors": details or {}},
+            )
+
+
+def _uncertain(group: Group, message: str) -> None:
+    SyncOperation.objects.filter(pk__in=_ids(group.ops)).update(
+        state=OperationState.UNCERTAIN, finished_at=timezone.now(), error_code="outcome_unknown",
+        last_error=message[:2000],
+    )
+    for op in group.ops:
+        op.state = OperationState.UNCERTAIN
+
+
+def _retry(group: Group, code: str, message: str, *, delay: float | None = None, count: bool = True) -> None:
+    """Back to pending with a due time, or failed once the attempt cap is reached."""
+    op_max = min(op.max_attempts for op in group.ops)
+    attempts = max(op.attempts for op in group.ops)
+    if count and attempts >= op_max:
+        _fail(group, "attempts_exhausted", f"gave up after {attempts} attempts; last error: {message}")
+        return
+    wait = backoff_seconds(attempts) if delay is None else delay
+    SyncOperation.objects.filter(pk__in=_ids(group.ops)).update(
+        state=OperationState.PENDING, next_attempt_at=timezone.now() + timedelta(seconds=wait),
+        error_code=code[:64], last_error=message[:2000],
+    )
+    for op in group.ops:
+        op.state = OperationState.PENDING
+
+
+def _count_attempt(groups: Iterable[Group], note: str) -> None:
+    """Count the attempt before sending, so a crash mid-request still counts against the cap."""
+    ops = [op for g in groups for op in g.ops]
+    SyncOperation.objects.filter(pk__in=_ids(ops)).update(attempts=F("attempts") + 1, heartbeat_at=timezone.now())
+    for op in ops:
+        op.attempts += 1
+
+
+# ----------------------------------------------------------------------------------- the run
+
+@dataclass
+class RunReport:
+    claimed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    retried: int = 0
+    requests: int = 0
+    countdown: float | None = None  # re-run after this many seconds (None: nothing due later)
+
+
+def _limiter_wait(exc: Exception) -> float:
+    if isinstance(exc, RateLimitWait):
+        return max(0.05, exc.wait_seconds)
+    if isinstance(exc, CircuitOpen):
+        return max(0.5, exc.retry_after)
+    if isinstance(exc, LimiterUnavailable):
+        return max(0.5, exc.retry_after)
+    return 1.0
+
+
+LIMITER_EXCEPTIONS = (RateLimitWait, CircuitOpen, LimiterUnavailable)
+
+
+class PushRun:
+    """One run for one seller, holding the lock. ``client`` is a CardTraderClient."""
+
+    def __init__(self, sync: SyncSettings, client: Any, report: RunReport) -> None:
+        self.sync = sync
+        self.seller_id = str(sync.user_id)
+        self.client = client
+        self.batch = batch_size_for(sync)
+        self.report = report
+        self.job_poll_seconds = float(_setting("PUSH_JOB_POLL_SECONDS", 30.0))
+
+    # -- bulk calls ------------------------------------------------------------------------------
+    def _send_bulk(self, kind: str, groups: list[Group]) -> list[tuple[str, list[Group]]]:
+        """Send chunks; returns (job uuid, groups in payload order) for each accepted chunk."""
+        sent: list[tuple[str, list[Group]]] = []
+        for start in range(0, len(groups), self.batch):
+            chunk = sorted(groups[start:start + self.batch], key=lambda g: g.item.product_id)  # type: ignore[union-attr]
+            _count_attempt(chunk, kind)
+            try:
+                if kind == "bulk_destroy":
+                    uuid = self.client.bulk_destroy([g.item.product_id for g in chunk], priority=Priority.HIGH)  # type: ignore[union-attr]
+                else:
+                    uuid = self.client.bulk_update(
+                        [update_body(g.item, g.update_fields) for g in chunk],  # type: ignore[arg-type]
+                        priority=Priority.HIGH,
+                    )
+                self.report.requests += 1
+            except LIMITER_EXCEPTIONS as exc:
+                SyncOperation.objects.filter(pk__in=_ids(op for g in chunk for op in g.ops)).update(
+                    attempts=F("attempts") - 1)
+                raise Stop(_limiter_wait(exc), str(exc)) from exc
+            except ct.AuthError as exc:
+                self.report.requests += 1
+                for g in chunk:
+                    _retry(g, "auth_error", str(exc), delay=300.0, count=False)
+                raise Stop(300.0, str(exc)) from exc
+            except ct.ValidationError as exc:
+                self.report.requests += 1
+                for g in chunk:
+                    _fail(g, exc.error_code or "validation_error", str(exc), exc.field_errors)
+                    self.report.failed += len(g.ops)
+                continue
+            except ct.RateLimited as exc:
+                self.report.requests += 1
+                for g in chunk:
+                    _retry(g, "rate_limited", str(exc), delay=exc.retry_after * random.uniform(1.0, 1.5))
+                raise Stop(exc.retry_after, str(exc)) from exc
+            except ct.CardTraderError as exc:  # 5xx, timeouts, HTML pages: idempotent, so re-send later
+                self.report.requests += 1
+                for g in chunk:
+                    _retry(g, type(exc).__name__.lower(), str(exc))
+                    self.report.retried += len(g.ops)
+                continue
+            SyncOperation.objects.filter(pk__in=_ids(op for g in chunk for op in g.ops)).update(
+                cardtrader_job_uuid=uuid, heartbeat_at=timezone.now())
+            for g in chunk:
+                for op in g.ops:
+                    op.cardtrader_job_uuid = uuid
+            sent.append((uuid, chunk))
+        return sent
+
+    def _land_job(self, job: Any, chunk: list[Group], kind: str) -> None:
+        by_index = {r.index: r for r in job.results}
+        if job.state == "unprocessable":
+            for g in chunk:
+                self._clear_job(g)
+                _retry(g, "job_unprocessable", f"CardTrader job {job.uuid} was unprocessable")
+                self.report.retried += len(g.ops)
+            return
+        for index, g in enumerate(chunk):
+            res = by_index.get(index)
+            if res is None:
+                self._clear_job(g)
+                _retry(g, "job_result_missing", f"job {job.uuid} has no result for item {index}")
+                self.report.retried += len(g.ops)
+            elif res.result in ("ok", "warning"):
+                _succeed(g, {"job": job.uuid, "result": res.result, "warnings": res.warnings})
+                self.report.succeeded += len(g.ops)
+            elif kind == "bulk_destroy" and _is_not_found(res.errors):
+                _succeed(g, {"job": job.uuid, "result": "not_found", "errors": res.errors})
+                self.report.succeeded += len(g.ops)
+            else:
+                if kind == "bulk_update" and _is_not_found(res.errors):
+                    code = "not_found"
+                else:
+                    code = "rejected"
+                _fail(g, code, f"CardTrader rejected the change: {_flatten(res.errors)}", res.errors)
+                self.report.failed += len(g.ops)
+
+    @staticmethod
+    def _clear_job(g: Group) -> None:
+        SyncOperation.objects.filter(pk__in=_ids(g.ops)).update(cardtrader_job_uuid="")
+        for op in g.ops:
+            op.cardtrader_job_uuid = ""
+
+    def _poll(self, jobs: list[tuple[str, list[Group], str]]) -> None:
+        """Read jobs until each finished (or the poll budget is spent: then resume later)."""
+        deadline = time.monotonic() + self.job_poll_seconds
+        waiting = list(jobs)
+        while waiting:
+            uuid, chunk, kind = waiting.pop(0)
+            try:
+                job = self.client.get_job(uuid, priority=Priority.HIGH, max_wait=1.5)
+                self.report.requests += 1
+            except LIMITER_EXCEPTIONS as exc:
+                raise Stop(_limiter_wait(exc), str(exc)) from exc
+            except ct.NotFound:
+                self.report.requests += 1
+                for g in chunk:  # the job is gone: re-send (bulk writes are idempotent)
+                    self._clear_job(g)
+                    _retry(g, "job_not_found", f"CardTrader job {uuid} not found", delay=0.0, count=False)
+                continue
+            except ct.CardTraderError as exc:  # reading a job changes nothing: try again shortly
+                self.report.requests += 1
+                if time.monotonic() > deadline:
+                    raise Stop(2.0, f"job {uuid} unreadable: {exc}") from exc
+                waiting.append((uuid, chunk, kind))
+                continue
+            if job.finished:
+                self._land_job(job, chunk, kind)
+                self._beat(waiting)
+            else:
+                if time.monotonic() > deadline:
+                    raise Stop(2.0, f"job {uuid} still {job.state}")
+                waiting.append((uuid, chunk, kind))
+
+    @staticmethod
+    def _beat(waiting: list[tuple[str, list[Group], str]]) -> None:
+        ids = [op.pk for _, chunk, _ in waiting for g in chunk for op in g.ops]
+        if ids:
+            SyncOperation.objects.filter(pk__in=ids).update(heartbeat_at=timezone.now())
+
+    # -- increments ------------------------------------------------------------------------------
+    def _increment(self, g: Group, delta: int) -> None:
+        snap = g.item
+        assert snap is not None
+        _count_attempt([g], f"increment {delta:+d}")
+        SyncOperation.objects.filter(pk__in=_ids(g.ops)).update(
+            result={INCREMENT_MARK: timezone.now().isoformat(), "delta": delta})
+        try:
+            res = self.client.increment_product(snap.product_id, delta, priority=Priority.HIGH)
+            self.report.requests += 1
+        except LIMITER_EXCEPTIONS as exc:  # nothing was sent
+            SyncOperation.objects.filter(pk__in=_ids(g.ops)).update(attempts=F("attempts") - 1, result={})
+            raise Stop(_limiter_wait(exc), str(exc)) from exc
+        except ct.NotFound as exc:
+            self.report.requests += 1
+            self.report.failed += len(g.ops)
+            _fail(g, "not_found", f"product {snap.product_id} does not exist on CardTrader "
+                                  f"(sold out or removed there); reconcile decides: {exc}")
+            return
+        except ct.ValidationError as exc:
+            self.report.requests += 1
+            self.report.failed += len(g.ops)
+            _fail(g, exc.error_code or "validation_error", str(exc), exc.field_errors)
+            return
+        except ct.CardTraderError as exc:
+            self.report.requests += 1
+            if exc.outcome_unknown:
+                self.report.uncertain += len(g.ops)
+                _uncertain(g, f"increment {delta:+d} may or may not have been applied: {exc}")
+                return
+            SyncOperation.objects.filter(pk__in=_ids(g.ops)).update(result={})
+            if isinstance(exc, ct.RateLimited):
+                _retry(g, "rate_limited", str(exc), delay=exc.retry_after * random.uniform(1.0, 1.5))
+                raise Stop(exc.retry_after, str(exc)) from exc
+            if isinstance(exc, ct.AuthError):
+                _retry(g, "auth_error", str(exc), delay=300.0, count=False)
+                raise Stop(300.0, str(exc)) from exc
+            self.report.retried += len(g.ops)
+            _retry(g, type(exc).__name__.lower(), str(exc))
+            return
+        quantity = res.product.quantity if res.product is not None else 0
+        _succeed(g, {"delta": delta, "remote_quantity": quantity, "warnings": res.warnings})
+        self.report.succeeded += len(g.ops)
+
+    # -- one claimed set -------------------------------------------------------------------------
+    def process(self, groups: list[Group]) -> None:
+        deletes: list[Group] = []
+        updates: list[Group] = []
+        increments: list[tuple[Group, int]] = []
+        resume: dict[str, list[Group]] = defaultdict(list)
+        for g in groups:
+            if g.item is None:  # the item row is gone (deleted after a confirmed delete)
+                _succeed(g, {"skipped": "item no longer exists locally"})
+                self.report.succeeded += len(g.ops)
+                continue
+            if g.job_uuid and all(op.cardtrader_job_uuid == g.job_uuid for op in g.ops):
+                resume[g.job_uuid].append(g)  # sent before a crash or a pause: read the job
+                continue
+            if g.job_uuid:  # mixed: forget the old job, the new send carries the latest state
+                self._clear_job(g)
+            if g.delete:
+                deletes.append(g)
+                continue
+            fields = g.update_fields
+            adjusts = g.adjusts
+            if "quantity" in fields or not adjusts:
+                updates.append(g)  # any sales are folded into the absolute quantity of the snapshot
+                continue
+            delta = sum(int(op.payload.get("delta") or 0) for op in adjusts)
+            if fields:
+                updates.append(Group(item=g.item, ops=[op for op in g.ops if op.kind != OperationKind.ADJUST]))
+                g = Group(item=g.item, ops=adjusts)
+            if delta == 0:
+                _succeed(g, {"delta": 0, "note": "sales and restocks cancelled out"})
+                self.report.succeeded += len(g.ops)
+            else:
+                increments.append((g, delta))
+        jobs: list[tuple[str, list[Group], str]] = []
+        for uuid, chunk in resume.items():
+            kind = "bulk_destroy" if chunk[0].delete else "bulk_update"
+            jobs.append((uuid, sorted(chunk, key=lambda g: g.item.product_id), kind))  # type: ignore[union-attr]
+        for kind, todo in (("bulk_destroy", deletes), ("bulk_update", updates)):
+            if todo:
+                jobs.extend((uuid, chunk, kind) for uuid, chunk in self._send_bulk(kind, todo))
+        for g, delta in increments:
+            self._increment(g, delta)
+        self._poll(jobs)
+
+
+def _is_not_found(errors: dict[str, Any]) -> bool:
+    return "not found" in _flatten(errors).lower() or "not_found" in _flatten(errors).lower()
+
+
+def _flatten(errors: dict[str, Any]) -> str:
+    parts = []
+    for key, value in (errors or {}).items():
+        text = " ".join(map(str, value)) if isinstance(value, list) else str(value)
+        parts.append(text if key == "base" else f"{key}: {text}")
+    return "; ".join(parts) or "no message"
+
+
+def _release_unsettled(groups: list[Group], countdown: float, reason: str) -> None:
+    ids = [op.pk for g in groups for op in g.ops if op.state == OperationState.RUNNING]
+    if ids:
+        SyncOperation.objects.filter(pk__in=ids, state=OperationState.RUNNING).update(
+            state=OperationState.PENDING, next_attempt_at=timezone.now() + timedelta(seconds=countdown),
+            last_error=reason[:2000],
+        )
+
+
+def seller_can_push(sync: SyncSettings | None) -> bool:
+    return bool(sync and sync.is_connected and not sync.paused)
+
+
+def make_client(sync: SyncSettings) -> Any:
+    """The seller's CardTrader client, metered by the default guard (the Redis limiter)."""
+    from syncops.cardtrader.factory import client_for_seller
+
+    return client_for_seller(sync)
+
+
+def next_due_in(seller_id: str) -> float | None:
+    """Seconds until the seller's next pending push is due (0 if now), None if nothing pending."""
+    row = (
+        SyncOperation.objects.filter(seller_id=seller_id, state=OperationState.PENDING, kind__in=PUSH_KINDS)
+        .order_by(F("next_attempt_at").asc(nulls_first=True)).values_list("next_attempt_at", flat=True).first()
+    )
+    exists = SyncOperation.objects.filter(
+        seller_id=seller_id, state=OperationState.PENDING, kind__in=PUSH_KINDS).exists()
+    if not exists:
+        return None
+    if row is None:
+        return 0.0
+    return max(0.0, (row - timezone.now()).total_seconds())
+
+
+def push_seller_run(seller_id: str, *, client: Any = None, max_seconds: float | None = None) -> RunReport:
+    """Drain the seller's due pushes. Returns a report whose ``countdown`` says when to run again."""
+    from syncops.services.push_dispatch import clear_queued_marker
+
+    report = RunReport()
+    sync = SyncSettings.objects.filter(user_id=seller_id).first()
+    if not seller_can_push(sync):
+        return report  # paused or disconnected: operations stay pending until resumed
+    assert sync is not None
+    budget = float(max_seconds if max_seconds is not None else _setting("PUSH_RUN_MAX_SECONDS", 120.0))
+    with seller_lock(seller_id) as got:
+        if not got:
+            return report  # another run holds the seller; it re-checks the outbox before it ends
+        clear_queued_marker(seller_id)
+        own_client = client is None
+        client = client or make_client(sync)
+        started = time.monotonic()
+        try:
+            run = PushRun(sync, client, report)
+            while time.monotonic() - started < budget:
+                groups = claim(seller_id, run.batch * int(_setting("PUSH_CLAIM_BATCHES", 5)))
+                if not groups:
+                    break
+                report.claimed += sum(len(g.ops) for g in groups)
+                try:
+                    run.process(groups)
+                except Stop as stop:
+                    _release_unsettled(groups, stop.countdown, stop.reason)
+                    report.countdown = stop.countdown
+                    return report
+                except BaseException:
+                    _release_unsettled(groups, 1.0, "push run crashed")
+                    raise
+        finally:
+            if own_client:
+                client.close()
+    report.countdown = next_due_in(seller_id)
+    return report
+
+
+# ----------------------------------------------------------------------------------- uncertain ops
+
+def settle_uncertain(seller_id: str, *, client: Any = None, min_age_seconds: float = 5.0) -> dict[str, int]:
+    """Settle uncertain increments by reading the product back (``export?blueprint_id=``).
+
+    With no other open operation on the item, local quantity is what CardTrader should hold if
+    the increment landed: equal → succeeded; equal to local − delta → it never landed, so the
+    operation goes back to pending and is sent again; anything else is left to reconciliation.
+    Waiting ``min_age_seconds`` first lets a request that hung on CardTrader's side finish.
+    """
+    counts = {"applied": 0, "resent": 0, "left": 0}
+    sync = SyncSettings.objects.filter(user_id=seller_id).first()
+    if not seller_can_push(sync):
+        return counts
+    assert sync is not None
+    cutoff = timezone.now() - timedelta(seconds=min_age_seconds)
+    ops = list(SyncOperation.objects.filter(
+        seller_id=seller_id, kind=OperationKind.ADJUST, state=OperationState.UNCERTAIN,
+        finished_at__lte=cutoff, item__isnull=False).select_related("item"))
+    if not ops:
+        return counts
+    own_client = client is None
+    client = client or make_client(sync)
+    try:
+        by_item: dict[int, list[SyncOperation]] = defaultdict(list)
+        for op in ops:
+            by_item[op.item_id].append(op)  # type: ignore[index]
+        for item_id, item_ops in by_item.items():
+            item = item_ops[0].item
+            assert item is not None
+            others = SyncOperation.objects.filter(
+                item_id=item_id, state__in=(OperationState.PENDING, OperationState.RUNNING)).exists()
+            if others:
+                counts["left"] += len(item_ops)
+                continue
+            remote = next((p for p in client.export_products(blueprint_id=item.blueprint_id)
+                           if p.id == item.product_id), None)
+            remote_qty = remote.quantity if remote is not None else 0
+            delta = sum(int((op.result or {}).get("delta") or op.payload.get("delta") or 0) for op in item_ops)
+            group = Group(item=_snapshot(item), ops=item_ops)
+            if remote_qty == item.quantity:
+                _succeed(group, {"delta": delta, "verified_remote_quantity": remote_qty})
+                counts["applied"] += len(item_ops)
+            elif remote_qty == item.quantity - delta and remote is not None:
+                SyncOperation.objects.filter(pk__in=_ids(item_ops)).update(
+                    state=OperationState.PENDING, next_attempt_at=None, result={}, finished_at=None,
+                    last_error="verified not applied; re-sending")
+                counts["resent"] += len(item_ops)
+            else:
+                counts["left"] += len(item_ops)
+    finally:
+        if own_client:
+            client.close()
+    return counts
