@@ -1,2 +1,2 @@
 """Root conftest: shared plugins. Fixtures for real services live in tests/conftest.py."""
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["cardtrader_sandbox.pytest_plugin"]
