@@ -101,7 +101,9 @@ def validate_changes(changes: Mapping[str, Any], *, item: InventoryItem) -> dict
                 errs[name] = ["cannot be cleared"]
             else:
                 checked = _int_field(name, value, errs)
-                if checked is not None:
+                if checked is not None and name == "price_cents" and checked < 1:
+                    errs[name] = ["must be at least 1 (CardTrader refuses a zero price)"]
+                elif checked is not None:
                     out[name] = checked
         elif name in MAX_TEXT:
             text = "" if value is None else value

@@ -353,6 +353,7 @@ class PushRun:
                 else:
                     uuid = self.client.bulk_update(
                         [update_body(g.item, g.update_fields) for g in chunk],  # type: ignore[arg-type]
+                        strict=True,  # we validated; CardTrader must refuse, not silently default
                         priority=Priority.HIGH,
                     )
                 self.report.requests += 1
