@@ -26,10 +26,30 @@ PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
         description="REFRESH MATERIALIZED VIEW CONCURRENTLY mv_user_inventory_stats (per-seller counts).",
     ),
     PeriodicTaskSpec(
+        name="prune idempotency keys",
+        task="brxsync.api.tasks.prune_idempotency_records",
+        every_seconds=3600,
+        description="Delete Idempotency-Key records older than IDEMPOTENCY_RETENTION_HOURS (at least 24 h).",
+    ),
+    PeriodicTaskSpec(
         name="sweep push outbox",
         task="syncops.tasks.push_sweep",
         every_seconds=30,
         queue="high-priority",
         description="Re-dispatch pushes never picked up or whose worker died; settle uncertain increments.",
+    ),
+    PeriodicTaskSpec(
+        name="sweep webhook inbox",
+        task="syncops.tasks.webhook_sweep",
+        every_seconds=10,
+        queue="high-priority",
+        description="Re-dispatch stored CardTrader deliveries not applied within 15 s (broker outage, dead worker).",
+    ),
+    PeriodicTaskSpec(
+        name="prune webhook inbox",
+        task="syncops.tasks.webhook_prune",
+        every_seconds=3600,
+        queue="high-priority",
+        description="Delete applied/ignored/stale deliveries older than WEBHOOK_RETENTION_DAYS; failed ones stay.",
     ),
 )

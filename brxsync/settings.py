@@ -42,6 +42,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "brxsync.api.middleware.RequestIdMiddleware",
+    "brxsync.api.middleware.ErrorEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -203,7 +205,26 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # brxsync/api (docs/API.md): seller JWT or service API key; per-caller throttles on Redis.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "brxsync.api.authentication.JWTAuthentication",
+        "brxsync.api.authentication.ApiKeyAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["brxsync.api.permissions.IsSellerOrService"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "brxsync.api.throttling.SellerRateThrottle",
+        "brxsync.api.throttling.ServiceRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "seller": env.str("API_THROTTLE_SELLER", default="300/min"),
+        "service": env.str("API_THROTTLE_SERVICE", default="3000/min"),
+    },
+    "DEFAULT_PAGINATION_CLASS": "brxsync.api.pagination.CursorPage",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "brxsync.api.exceptions.api_exception_handler",
 }
+IDEMPOTENCY_RETENTION_HOURS = env.int("IDEMPOTENCY_RETENTION_HOURS", default=24)  # never below 24
+IDEMPOTENCY_LOCK_SECONDS = env.int("IDEMPOTENCY_LOCK_SECONDS", default=120)
 SPECTACULAR_SETTINGS = {
     "TITLE": "BRX Sync API",
     "DESCRIPTION": "Keeps Ebartex stock and CardTrader listings in agreement.",
@@ -212,6 +233,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "OperationStateEnum": "syncops.models.OperationState",
+        "OperationKindEnum": "syncops.models.OperationKind",
+        "ConnectionStateEnum": "inventory.models.ConnectionState",
+        "SyncStatusEnum": "inventory.models.SyncStatus",
+    },
 }
 
 # --- Observability -------------------------------------------------------------------------

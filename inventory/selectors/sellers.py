@@ -1,0 +1,102 @@
+"""The seller and their sync status, as the status endpoint (and the admin) show it."""
+from __future__ import annotations
+
+import importlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from inventory.models import ConnectionState, SyncSettings, SyncStatus, User
+
+logger = logging.getLogger(__name__)
+
+# Names tried, in order, in ``ratelimit.selectors`` for a per-seller summary (bucket level,
+# adaptive factor, breakers). The rate limiter is built separately; until it offers one of
+# these the status shows ``rate_limit: null`` instead of failing.
+RATE_LIMIT_SUMMARY_FUNCTIONS = ("seller_rate_limit_summary", "seller_limit_status", "seller_summary")
+
+
+def seller_get(*, seller_id: Any) -> User | None:
+    try:
+        return User.objects.filter(pk=uuid.UUID(str(seller_id))).first()
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class SellerStatus:
+    seller_id: uuid.UUID
+    sync_status: str
+    paused: bool
+    connection_state: str
+    connected_at: datetime | None
+    cardtrader_user_id: int | None
+    cardtrader_app_name: str
+    webhook_url: str | None
+    last_sync_at: datetime | None
+    last_error: str | None
+    running_operation: Any
+    pending_operations: int
+    open_conflicts: int
+    rate_limit: dict[str, Any] | None
+
+
+def rate_limit_summary(seller_id: uuid.UUID) -> dict[str, Any] | None:
+    """The rate limiter's view of the seller, or None if unavailable (not built, Redis down)."""
+    try:
+        module = importlib.import_module("ratelimit.selectors")
+    except ImportError:
+        return None
+    for name in RATE_LIMIT_SUMMARY_FUNCTIONS:
+        fn = getattr(module, name, None)
+        if fn is None:
+            continue
+        try:
+            summary = fn(str(seller_id))
+        except Exception:  # a status page must not fail because Redis hiccups
+            logger.warning("rate-limit summary for %s unavailable", seller_id, exc_info=True)
+            return None
+        return _jsonable(summary)
+    return None
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        value = asdict(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def seller_status(*, seller: User) -> SellerStatus:
+    from syncops.selectors.conflicts import conflict_open_count
+    from syncops.selectors.operations import operation_pending_count, operation_running
+
+    settings_row = SyncSettings.objects.filter(user=seller).first() or SyncSettings(
+        user=seller, sync_status=SyncStatus.IDLE, connection_state=ConnectionState.DISCONNECTED
+    )
+    connected = settings_row.is_connected
+    return SellerStatus(
+        seller_id=seller.pk,
+        sync_status=settings_row.sync_status,
+        paused=settings_row.paused,
+        connection_state=settings_row.connection_state,
+        connected_at=settings_row.connected_at,
+        cardtrader_user_id=settings_row.cardtrader_user_id,
+        cardtrader_app_name=settings_row.cardtrader_app_name,
+        webhook_url=settings_row.webhook_url if connected else None,
+        last_sync_at=settings_row.last_sync_at,
+        last_error=settings_row.last_error or None,
+        running_operation=operation_running(seller_id=seller.pk),
+        pending_operations=operation_pending_count(seller_id=seller.pk),
+        open_conflicts=conflict_open_count(seller_id=seller.pk),
+        rate_limit=rate_limit_summary(seller.pk),
+    )
