@@ -1,0 +1,280 @@
+"""Applying CardTrader order deliveries to local stock through the order ledger.
+
+The ledger row per (seller, order, order item) is the memory that makes every effect happen at
+most once: ``decremented_at`` is set the one time stock is taken, ``restored_at`` the one time a
+cancellation is settled (with nothing to give back when nothing was taken). Neither is ever
+cleared, so redelivery, reordering and a re-run task after a crash cannot repeat an effect.
+
+An order's events are applied in sequence under a per-order lock, and each apply *recomputes*
+from every stored delivery of the order rather than from the one that triggered it: what an
+order item should be (sold? cancelled?) is a function of the set of deliveries, not of the
+order they arrived in. Rules (CARDTRADER_API.md §5, decisions in docs/WEBHOOKS.md):
+
+- sold: a non-CardTrader-Zero order in paid/sent/arrived/done/lost/request_for_cancel (all of
+  which imply payment), or a CardTrader Zero order in hub_pending/closed; with presale, only
+  items whose ``hub_pending_order_id`` is the order itself. Never the merged CT0 ``paid`` order.
+- CT0 items are ledgered under their hub-pending order, so the merged order's cancellation
+  reaches the rows its hub-pending originals decremented.
+- cancelled: a ``canceled`` snapshot or an ``order.destroy`` (whose data is empty) for the
+  order; an item with ``deleted_at`` is cancelled on its own. ``request_for_cancel`` is
+  recorded only: CardTrader may refuse the request and the sale then stands.
+
+Stock moves only through one locked UPDATE per item, clamped at zero; the shortfall is recorded
+as ``oversold`` with an oversell Conflict. This is a local change only: CardTrader already
+knows, so nothing here writes a SyncOperation (no echo push).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from inventory.models import InventoryItem
+from syncops.models import Conflict, ConflictKind, OrderLedger, WebhookEvent, WebhookState
+from syncops.selectors.webhooks import order_deliveries
+
+logger = logging.getLogger(__name__)
+
+SOLD_STATES_DIRECT = frozenset({"paid", "sent", "arrived", "done", "lost", "request_for_cancel"})
+SOLD_STATES_CT0 = frozenset({"hub_pending", "closed"})
+CANCEL_STATES = frozenset({"canceled", "cancelled"})
+
+
+class InvalidOrderPayload(ValueError):
+    """A signed delivery whose order data cannot be read; recorded as failed for staff."""
+
+
+@dataclass
+class ItemView:
+    """What the stored deliveries say about one ledger row."""
+
+    owner_order_id: int
+    order_item_id: int
+    product_id: int
+    quantity: int
+    sold: bool = False
+    cancelled: bool = False
+    last_state: str = ""
+
+
+@dataclass
+class OrderView:
+    order_id: int
+    cancelled: bool = False
+    items: dict[tuple[int, int], ItemView] = field(default_factory=dict)
+    bad_events: dict[int, str] = field(default_factory=dict)
+    good_events: list[int] = field(default_factory=list)
+
+    @property
+    def owners(self) -> set[int]:
+        return {owner for owner, _ in self.items} | {self.order_id}
+
+
+def _as_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidOrderPayload(f"{name} must be an integer, got {value!r}")
+    return value
+
+
+def _read_snapshot(order_id: int, data: dict[str, Any]) -> tuple[str, list[tuple[ItemView, bool]]]:
+    """(state, [(item view, item deleted)]) for one order snapshot, or InvalidOrderPayload."""
+    if _as_int(data.get("id"), "data.id") != order_id:
+        raise InvalidOrderPayload(f"data.id {data.get('id')!r} is not object_id {order_id}")
+    state = data.get("state")
+    if not isinstance(state, str):
+        raise InvalidOrderPayload("data.state is missing")
+    items = data.get("order_items")
+    if not isinstance(items, list):
+        raise InvalidOrderPayload("data.order_items is missing")
+    via_ct0 = bool(data.get("via_cardtrader_zero"))
+    presale = bool(data.get("presale"))
+    views: list[tuple[ItemView, bool]] = []
+    for raw in items:
+        if not isinstance(raw, dict):
+            raise InvalidOrderPayload("an order item is not an object")
+        item_id = _as_int(raw.get("id"), "order_items[].id")
+        product_id = _as_int(raw.get("product_id"), "order_items[].product_id")
+        quantity = _as_int(raw.get("quantity"), "order_items[].quantity")
+        if quantity < 0:
+            raise InvalidOrderPayload("order_items[].quantity is negative")
+        hub_pending = raw.get("hub_pending_order_id")
+        hub_pending = _as_int(hub_pending, "hub_pending_order_id") if hub_pending is not None else None
+        if via_ct0:
+            owner = hub_pending or order_id
+            sold = state in SOLD_STATES_CT0 and (not presale or hub_pending in (None, order_id))
+        else:
+            owner = order_id
+            sold = state in SOLD_STATES_DIRECT and (not presale or hub_pending in (None, order_id))
+        view = ItemView(owner, item_id, product_id, quantity, sold=sold, last_state=state)
+        views.append((view, raw.get("deleted_at") is not None))
+    return state, views
+
+
+def order_view(order_id: int, deliveries: list[dict[str, Any]]) -> OrderView:
+    """Fold every stored delivery of one order (oldest CardTrader time first) into an OrderView."""
+    view = OrderView(order_id=order_id)
+    for delivery in deliveries:
+        if delivery["object_id"] != order_id:
+            continue
+        if delivery["cause"] == "order.destroy":
+            view.cancelled = True
+            view.good_events.append(delivery["id"])
+            continue
+        data = (delivery["payload"] or {}).get("data")
+        try:
+            if not isinstance(data, dict):
+                raise InvalidOrderPayload("data is not an order")
+            state, items = _read_snapshot(order_id, data)
+        except InvalidOrderPayload as exc:
+            view.bad_events[delivery["id"]] = str(exc)
+            continue
+        view.good_events.append(delivery["id"])
+        view.cancelled = view.cancelled or state in CANCEL_STATES
+        for item, deleted in items:
+            key = (item.owner_order_id, item.order_item_id)
+            known = view.items.get(key)
+            if known is None:
+                view.items[key] = known = item
+            else:  # a later snapshot: newer quantity and state, sticky flags
+                known.quantity, known.product_id, known.last_state = item.quantity, item.product_id, item.last_state
+                known.sold = known.sold or item.sold
+            known.cancelled = known.cancelled or deleted
+    for item in view.items.values():
+        item.cancelled = item.cancelled or view.cancelled
+    return view
+
+
+def _lock_key(seller_id: Any, order_id: int) -> int:
+    digest = hashlib.blake2b(f"order-ledger:{seller_id}:{order_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _lock_orders(seller_id: Any, order_ids: set[int]) -> None:
+    """Per-order advisory locks for this transaction, always taken in one global order.
+
+    Sorting makes two applies that need overlapping orders (a merged CT0 order and one of its
+    hub-pending originals) queue instead of deadlocking. SQLite (the embedded run) serialises
+    writing transactions already, so it needs none.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for key in sorted({_lock_key(seller_id, oid) for oid in order_ids}):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def _settle_row(
+    seller_id: Any, item_order_id: int, item: ItemView, stock: dict[int, InventoryItem], now: datetime
+) -> None:
+    """Move one ledger row (and its item's stock) to what the deliveries say, at most once each way."""
+    row, created = OrderLedger.objects.select_for_update().get_or_create(
+        seller_id=seller_id,
+        order_id=item.owner_order_id,
+        order_item_id=item.order_item_id,
+        defaults={"product_id": item.product_id, "quantity": item.quantity, "item": stock.get(item.product_id)},
+    )
+    inventory = stock.get(row.product_id) if row.item_id is not None else None
+    if created and row.item_id is None:
+        Conflict.objects.create(
+            seller_id=seller_id,
+            kind=ConflictKind.UNKNOWN_PRODUCT,
+            product_id=row.product_id,
+            order_id=row.order_id,
+            details={"order_item_id": row.order_item_id, "quantity": row.quantity},
+        )
+    changed = created
+    if item.cancelled:
+        if row.restored_at is None:
+            give_back = row.decremented - row.restored
+            if give_back and inventory is not None:
+                InventoryItem.objects.filter(pk=inventory.pk).update(
+                    quantity=F("quantity") + give_back, version=F("version") + 1
+                )
+                inventory.quantity += give_back
+            row.restored, row.restored_at, changed = row.decremented, now, True
+    elif item.sold and row.decremented_at is None and row.restored_at is None:
+        wanted = row.quantity
+        taken = min(wanted, max(inventory.quantity, 0)) if inventory is not None else 0
+        if inventory is not None:
+            # The row is locked (FOR UPDATE below), so `taken` is exact; the clamp is the
+            # database's too, so stock can never go negative whatever else is running.
+            InventoryItem.objects.filter(pk=inventory.pk).update(
+                quantity=Greatest(F("quantity") - wanted, 0), version=F("version") + 1
+            )
+            inventory.quantity -= taken
+            if wanted > taken:
+                row.oversold = wanted - taken
+                Conflict.objects.create(
+                    seller_id=seller_id,
+                    kind=ConflictKind.OVERSELL,
+                    item=inventory,
+                    product_id=row.product_id,
+                    order_id=row.order_id,
+                    details={"order_item_id": row.order_item_id, "sold": wanted, "held": taken},
+                )
+        row.decremented, row.decremented_at, changed = taken, now, True
+    # Only the order that owns the row names its state (a merged CT0 order's "paid" would flap it).
+    if item.last_state and item.owner_order_id == item_order_id and row.last_order_state != item.last_state:
+        row.last_order_state, changed = item.last_state, True
+    if changed:
+        row.save()
+
+
+def order_apply(*, seller_id: Any, order_id: int) -> OrderView:
+    """Bring the ledger and stock in line with every stored delivery of one order.
+
+    Idempotent: run it any number of times, in any interleaving with other orders, and the
+    ledger ends the same. Marks the deliveries it used as applied (bad ones as failed).
+    """
+    while True:
+        planned = order_view(order_id, order_deliveries(seller_id=seller_id, order_ids=[order_id]))
+        with transaction.atomic():
+            _lock_orders(seller_id, planned.owners)
+            view = order_view(order_id, order_deliveries(seller_id=seller_id, order_ids=[order_id]))
+            if not view.owners <= planned.owners:
+                continue  # a delivery naming another order landed meanwhile: lock that one too
+            now = timezone.now()
+            product_ids = {item.product_id for item in view.items.values()}
+            stock = {
+                inv.product_id: inv
+                for inv in InventoryItem.objects.select_for_update()
+                .filter(seller_id=seller_id, product_id__in=product_ids)
+                .order_by("pk")  # one lock order across workers: no deadlock between orders
+            }
+            for key in sorted(view.items):
+                _settle_row(seller_id, order_id, view.items[key], stock, now)
+            WebhookEvent.objects.filter(id__in=view.good_events, state=WebhookState.RECEIVED).update(
+                state=WebhookState.APPLIED, applied_at=now, error=""
+            )
+            for event_id, reason in view.bad_events.items():
+                WebhookEvent.objects.filter(id=event_id).exclude(state=WebhookState.FAILED).update(
+                    state=WebhookState.FAILED, error=reason[:1000]
+                )
+            return view
+
+
+def webhook_event_apply(*, event_id: int) -> str:
+    """Apply one stored delivery (through its whole order); returns the delivery's final state.
+
+    A delivery already applied, ignored, stale or failed is left alone, so a redelivered task or
+    a sweeper duplicate costs one indexed read.
+    """
+    event = WebhookEvent.objects.filter(pk=event_id).values("seller_id", "object_id", "state").first()
+    if event is None:
+        return "missing"
+    if event["state"] != WebhookState.RECEIVED:
+        return event["state"]
+    WebhookEvent.objects.filter(pk=event_id).update(attempts=F("attempts") + 1)
+    try:
+        order_apply(seller_id=event["seller_id"], order_id=event["object_id"])
+    except Exception as exc:
+        WebhookEvent.objects.filter(pk=event_id, state=WebhookState.RECEIVED).update(error=repr(exc)[:1000])
+        raise
+    return WebhookEvent.objects.filter(pk=event_id).values_list("state", flat=True).first() or "missing"
