@@ -122,8 +122,7 @@ class Group:
     def update_fields(self) -> set[str]:
         out: set[str] = set()
         for op in self.ops:
-            if op.kind == OperationKind.PUSH_UPDATE:
-                out.update(op.payload.get("fields") or ())
+            out.update(op.payload.get("fields") or ())
         return out
 
     @property
@@ -529,6 +528,14 @@ class PushRun:
             adjusts = g.adjusts
             if "quantity" in fields or not adjusts:
                 updates.append(g)  # any sales are folded into the absolute quantity of the snapshot
+                continue
+            if g.item.quantity == 0:
+                # The one absolute write for a sale: CardTrader deletes a product that an increment
+                # takes to 0, and a later restock could then never reach it. Setting 0 keeps the
+                # listing (empty) under its product id while the local row exists.
+                for op in adjusts:
+                    op.payload = {**op.payload, "fields": ["quantity"]}
+                updates.append(g)
                 continue
             delta = sum(int(op.payload.get("delta") or 0) for op in adjusts)
             if fields:

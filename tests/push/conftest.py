@@ -19,3 +19,104 @@ def make_item():
         return InventoryItem.objects.create(seller=seller, **defaults)
 
     return make
+
+
+# ------------------------------------------------------------------ real Celery workers
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+# A broker database of its own: the Redis server is shared, and another suite's workers must
+# never consume our tasks (nor ours theirs).
+PUSH_BROKER_URL = os.environ.get("PUSH_TEST_BROKER_URL", "redis://127.0.0.1:6379/13")
+
+
+def _point_celery_at(url: str) -> None:
+    from brxsync.celery import app
+
+    app.conf.broker_url = url
+    app.conf.broker_write_url = None
+    app.conf.broker_read_url = None
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+
+
+class Workers:
+    """``celery -A brxsync worker`` subprocesses on the pytest test database and the sandbox."""
+
+    def __init__(self, sandbox, db_name: str, *, concurrency: int = 3, extra_env: dict | None = None) -> None:
+        self.sandbox = sandbox
+        self.env = dict(
+            os.environ,
+            DJANGO_SETTINGS_MODULE="brxsync.test_settings",
+            DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{db_name}",
+            CARDTRADER_API_BASE=sandbox.api_base,
+            CELERY_BROKER_URL=PUSH_BROKER_URL,
+            CARDTRADER_WRITE_TIMEOUT="2",
+            PYTHONUNBUFFERED="1",
+            **(extra_env or {}),
+        )
+        self.concurrency = concurrency
+        self.procs: list[subprocess.Popen] = []
+        self.logs: list[Path] = []
+
+    def start(self) -> subprocess.Popen:
+        name = f"push-{uuid.uuid4().hex[:8]}@%h"
+        log = Path(f"/tmp/push-worker-{uuid.uuid4().hex[:8]}.log")
+        self.logs.append(log)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "brxsync", "worker", "-Q", "high-priority,default",
+             "-c", str(self.concurrency), "-n", name, "--without-gossip", "--without-mingle",
+             "--without-heartbeat", "-l", "INFO"],
+            cwd=REPO, env=self.env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.procs.append(proc)
+        deadline = time.monotonic() + 30
+        while "ready" not in log.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        return proc
+
+    def kill(self, proc: subprocess.Popen) -> None:
+        """SIGKILL the whole worker (main process and pool children): a hard crash."""
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def push_workers(transactional_db, cardtrader_sandbox, sandbox_settings, settings):
+    from django.db import connection
+
+    from brxsync.celery import app
+
+    settings.CELERY_BROKER_URL = PUSH_BROKER_URL
+    _point_celery_at(PUSH_BROKER_URL)
+    with app.connection_for_write() as conn:
+        for queue in ("high-priority", "default"):
+            conn.default_channel.queue_purge(queue)
+    workers = Workers(cardtrader_sandbox, connection.settings_dict["NAME"])
+    try:
+        yield workers
+    finally:
+        workers.stop()
+        for log in workers.logs:
+            log.unlink(missing_ok=True)

@@ -1,0 +1,240 @@
+"""Local edits reach the CardTrader sandbox through real Celery workers, real PostgreSQL and Redis.
+
+Scale: the issue's 1,000 mixed edits across 10 sellers run as is (100 per seller, applied while
+the workers push). The sandbox's job delays are shortened to 0.2 s (CardTrader's real delays are
+unknown) to keep the test under a minute.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from inventory.models import InventoryItem
+from inventory.services.edits import InsufficientStock, item_adjust, item_delete, item_edit
+from syncops.models import OperationState, SyncOperation
+from syncops.services.push import settle_uncertain
+from syncops.services.sweeper import sweep_push
+from tests.push.helpers import connect_seller, mismatches, wait_settled
+
+CONDITIONS = ["Near Mint", "Slightly Played", "Moderately Played", "Played", "Heavily Played", "Poor"]
+
+
+@pytest.fixture
+def fast_jobs(cardtrader_sandbox):
+    control = cardtrader_sandbox.control
+    before = control.config()
+    control.set_config(job_pending_seconds=0.2, job_running_seconds=0.2)
+    yield control
+    control.set_config(job_pending_seconds=before["job_pending_seconds"],
+                       job_running_seconds=before["job_running_seconds"])
+
+
+def _random_edits(rng: random.Random, user, count: int) -> dict[str, int]:
+    items = list(InventoryItem.objects.filter(seller=user).order_by("pk"))
+    done = {"update": 0, "delete": 0, "sale": 0, "restock": 0}
+    deleted: set[int] = set()
+    for _ in range(count):
+        item = rng.choice(items)
+        if item.pk in deleted:
+            continue
+        roll = rng.random()
+        if roll < 0.08:
+            item_delete(seller=user, item_id=item.pk)
+            deleted.add(item.pk)
+            done["delete"] += 1
+        elif roll < 0.45:
+            try:
+                item_adjust(seller=user, item_id=item.pk, delta=-rng.randint(1, 2), reason="sale")
+                done["sale"] += 1
+            except InsufficientStock:
+                item_adjust(seller=user, item_id=item.pk, delta=rng.randint(1, 3), reason="restock")
+                done["restock"] += 1
+        else:
+            changes: dict = {}
+            if rng.random() < 0.6:
+                changes["price_cents"] = rng.randint(10, 5000)
+            if rng.random() < 0.2:
+                changes["quantity"] = rng.randint(0, 9)
+            if rng.random() < 0.3:
+                changes["description"] = rng.choice([None, "", "mint copy", f"note {rng.randint(1, 99)}"])
+            if rng.random() < 0.2:
+                changes["user_data_field"] = rng.choice([None, f"box-{rng.randint(1, 9)}"])
+            if rng.random() < 0.1:
+                changes["graded"] = rng.random() < 0.5
+            current = InventoryItem.objects.get(pk=item.pk).properties
+            props: dict = {}
+            if rng.random() < 0.3:
+                props["condition"] = rng.choice(CONDITIONS)
+            if "mtg_foil" in current and rng.random() < 0.3:
+                props["foil"] = rng.choice([True, False, None])
+            if props:
+                changes["properties"] = props
+            if not changes:
+                changes["price_cents"] = rng.randint(10, 5000)
+            item_edit(seller=user, item_id=item.pk, changes=changes)
+            done["update"] += 1
+    return done
+
+
+def _assert_all_equal(control, pairs):
+    for account, user in pairs:
+        diff = mismatches(control, account, user)
+        assert not diff, f"seller {account.user_id}: {len(diff)} differences, e.g. {diff[:5]}"
+
+
+def _max_requests_in_10s(log: list[dict]) -> int:
+    times = sorted(e["time"] for e in log)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= 10.0:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def _settle_all(users):
+    def settle():
+        for user in users:
+            settle_uncertain(str(user.pk), min_age_seconds=0.0)
+        sweep_push(grace_seconds=2.0)
+    return settle
+
+
+def test_unfoil_reaches_cardtrader_as_false(push_workers, fast_jobs, cardtrader_sandbox):
+    """The known pitfall: CardTrader keeps a boolean that is omitted, so clearing must send false."""
+    control = cardtrader_sandbox.control
+    push_workers.start()
+    account, user = connect_seller(control, products=0)
+    product = control.add_product(account.user_id, blueprint_id=6, quantity=2, price=1.5,
+                                  properties={"mtg_foil": True, "condition": "Near Mint"})
+    item = InventoryItem.objects.create(
+        seller=user, product_id=product["id"], blueprint_id=6, game_id=1, quantity=2, price_cents=150,
+        properties={"mtg_foil": True, "condition": "Near Mint"})
+    item_edit(seller=user, item_id=item.pk, changes={"properties": {"foil": None}})
+    wait_settled([user], timeout=30)
+    remote = {r["id"]: r for r in control.products(account.user_id)}[product["id"]]
+    assert remote["properties_hash"]["mtg_foil"] is False
+    op = SyncOperation.objects.get(item=item)
+    assert op.state == OperationState.SUCCEEDED and op.cardtrader_job_uuid
+    item.refresh_from_db()
+    assert item.sync_state == "in_sync"
+
+
+def test_thousand_mixed_edits_across_ten_sellers(push_workers, fast_jobs, cardtrader_sandbox):
+    control = cardtrader_sandbox.control
+    push_workers.start()
+    pairs = [connect_seller(control, products=40, seed=i, name=f"Shop {i}") for i in range(10)]
+    started = time.time()
+    rng = random.Random(7)
+    totals: dict[str, int] = {}
+    for _, user in pairs:
+        for k, v in _random_edits(rng, user, 100).items():
+            totals[k] = totals.get(k, 0) + v
+    users = [u for _, u in pairs]
+    wait_settled(users, timeout=60)
+    ops = SyncOperation.objects.filter(seller__in=users)
+    assert ops.count() >= 950
+    assert not ops.exclude(state=OperationState.SUCCEEDED).exists(), list(
+        ops.exclude(state=OperationState.SUCCEEDED).values("kind", "state", "last_error")[:5])
+    _assert_all_equal(control, pairs)
+    for account, _ in pairs:
+        log = control.request_log(account.user_id, since=started)
+        assert not [e for e in log if e["status"] == 429]
+        assert _max_requests_in_10s(log) <= 200
+    assert totals["delete"] and totals["sale"] and totals["update"]
+
+
+def test_mixed_edits_under_faults(push_workers, fast_jobs, cardtrader_sandbox):
+    """10% 5xx, 5% timeouts, HTML error pages and a 429 burst: still equal at the end, every
+    operation settled with a reason, no duplicate listing."""
+    control = cardtrader_sandbox.control
+    push_workers.start()
+    pairs = [connect_seller(control, products=30, seed=20 + i, name=f"Faulty {i}") for i in range(4)]
+    for account, _ in pairs:
+        control.set_faults(user_id=account.user_id, error_5xx_rate=0.10, timeout_rate=0.05,
+                           timeout_seconds=3.0, html_error_rate=0.03, rate_limit_burst=5)
+    rng = random.Random(11)
+    users = [u for _, u in pairs]
+    try:
+        for _, user in pairs:
+            _random_edits(rng, user, 60)
+        wait_settled(users, timeout=90, settle=_settle_all(users))
+    finally:
+        for account, _ in pairs:
+            control.clear_faults(user_id=account.user_id)
+    ops = SyncOperation.objects.filter(seller__in=users)
+    failed = ops.filter(state=OperationState.FAILED)
+    assert all(op.last_error for op in failed)
+    assert not failed.exists(), list(failed.values("kind", "error_code", "last_error")[:5])
+    _assert_all_equal(control, pairs)
+    for account, user in pairs:
+        remote_ids = [r["id"] for r in control.products(account.user_id)]
+        assert len(remote_ids) == len(set(remote_ids))
+        assert len(remote_ids) <= InventoryItem.objects.filter(seller=user).count()
+
+
+def test_fifty_concurrent_sales_reach_cardtrader_exactly(push_workers, fast_jobs, cardtrader_sandbox):
+    control = cardtrader_sandbox.control
+    push_workers.start()
+    account, user = connect_seller(control)
+    product = control.add_product(account.user_id, blueprint_id=6, quantity=10, price=2.0)
+    item = InventoryItem.objects.create(seller=user, product_id=product["id"], blueprint_id=6, game_id=1,
+                                        quantity=10, price_cents=200, properties=product.get("properties", {}))
+    barrier = threading.Barrier(50)
+    outcomes: list[str] = []
+
+    def sell():
+        try:
+            barrier.wait()
+            item_adjust(seller=user, item_id=item.pk, delta=-1, reason="sale")
+            outcomes.append("ok")
+        except InsufficientStock:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sell) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("ok") == 10
+    wait_settled([user], timeout=30)
+    item.refresh_from_db()
+    assert item.quantity == 0
+    remote = {r["id"]: r for r in control.products(account.user_id)}
+    assert remote.get(product["id"], {"quantity": 0})["quantity"] == 0
+    sales = SyncOperation.objects.filter(item=item, kind="adjust")
+    assert sales.count() == 10 and not sales.exclude(state=OperationState.SUCCEEDED).exists()
+
+
+def test_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice(push_workers, fast_jobs,
+                                                                          cardtrader_sandbox):
+    control = cardtrader_sandbox.control
+    control.set_config(job_pending_seconds=1.5, job_running_seconds=1.5)  # a window to kill in
+    first = push_workers.start()
+    pairs = [connect_seller(control, products=60, seed=40 + i, name=f"Crash {i}") for i in range(3)]
+    users = [u for _, u in pairs]
+    rng = random.Random(3)
+    for _, user in pairs:
+        _random_edits(rng, user, 80)
+    deadline = time.monotonic() + 20
+    while not SyncOperation.objects.filter(seller__in=users, state=OperationState.RUNNING).exclude(
+            cardtrader_job_uuid="").exists():
+        assert time.monotonic() < deadline, "no batch was ever in flight"
+        time.sleep(0.05)
+    push_workers.kill(first)
+    assert SyncOperation.objects.filter(seller__in=users, state=OperationState.RUNNING).exists()
+    control.set_config(job_pending_seconds=0.2, job_running_seconds=0.2)
+    push_workers.start()
+    recovered = sweep_push(grace_seconds=0.0)
+    assert recovered["requeued"] + recovered["uncertain"] > 0
+    wait_settled(users, timeout=60, settle=_settle_all(users))
+    ops = SyncOperation.objects.filter(seller__in=users)
+    assert not ops.exclude(state=OperationState.SUCCEEDED).exists(), list(
+        ops.exclude(state=OperationState.SUCCEEDED).values("kind", "state", "last_error")[:5])
+    _assert_all_equal(control, pairs)
