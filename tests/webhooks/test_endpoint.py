@@ -1,0 +1,230 @@
+"""The webhook endpoint: every status it answers, and that a refusal stores nothing."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from django.conf import settings
+
+from syncops.models import OrderLedger, WebhookEvent, WebhookState
+from syncops.services.orders import webhook_event_apply
+from tests.webhooks import builders
+from tests.webhooks.conftest import add_stock, make_shop
+
+pytestmark = pytest.mark.django_db
+
+
+def paid(order_id: int = 733733, product_id: int = 111, quantity: int = 1) -> dict:
+    return builders.delivery(builders.order(order_id, "paid", [(product_id, quantity)]), cause="order.create")
+
+
+def assert_nothing_stored() -> None:
+    assert WebhookEvent.objects.count() == 0
+    assert OrderLedger.objects.count() == 0
+
+
+def assert_error(response, status: int, code: str) -> None:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    assert json.loads(response.content)["error"]["code"] == code
+
+
+def test_valid_delivery_is_stored_and_answered_200(shop, post, django_capture_on_commit_callbacks):
+    doc = paid()
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post(shop, doc)
+    assert response.status_code == 200
+    assert response.json() == {"delivery_id": doc["id"], "state": "received", "duplicate": False}
+    event = WebhookEvent.objects.get()
+    assert (event.delivery_id, event.seller_id, event.object_id, event.state) == (
+        doc["id"], shop.user.pk, 733733, WebhookState.RECEIVED)
+    assert event.payload == doc
+    assert event.dispatched_at is not None
+    assert len(callbacks) == 1, "one hand-off to the queue, on commit"
+
+
+def test_duplicate_delivery_is_200_with_no_second_row_or_effect(shop, post, django_capture_on_commit_callbacks):
+    item = add_stock(shop, 111, 5)
+    doc = paid(quantity=2)
+    assert post(shop, doc).status_code == 200
+    webhook_event_apply(event_id=WebhookEvent.objects.get().pk)
+    with django_capture_on_commit_callbacks() as callbacks:
+        again = post(shop, doc)
+    assert again.status_code == 200
+    assert again.json()["duplicate"] is True
+    assert callbacks == []
+    assert WebhookEvent.objects.count() == 1
+    item.refresh_from_db()
+    assert item.quantity == 3
+
+
+def test_unknown_webhook_id_is_404(shop, post):
+    response = post(shop, paid(), url="/api/v1/webhooks/cardtrader/not-a-real-id/")
+    assert_error(response, 404, "not_found")
+    assert_nothing_stored()
+
+
+def test_get_is_405(client, shop):
+    assert_error(client.get(shop.url), 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("signature", ["", "bm90IGEgc2lnbmF0dXJl", "garbage!"], ids=["missing", "wrong", "junk"])
+def test_bad_signature_is_401_and_nothing_stored(shop, post, signature):
+    assert_error(post(shop, paid(), signature=signature), 401, "invalid_signature")
+    assert_nothing_stored()
+
+
+def test_signature_with_another_sellers_secret_is_401(shop, post):
+    other = make_shop()
+    assert_error(post(shop, paid(), secret=other.secret), 401, "invalid_signature")
+    assert_nothing_stored()
+
+
+def test_signature_with_surrounding_whitespace_is_accepted(shop, post):
+    doc = paid()
+    _, good = builders.signed(doc, shop.secret)
+    assert post(shop, doc, signature=f" {good} ").status_code == 200
+    assert WebhookEvent.objects.count() == 1
+
+
+def test_a_signed_tampered_body_is_401(shop, client):
+    body, good = builders.signed(paid(), shop.secret)
+    tampered = body.replace(b'"quantity":1', b'"quantity":9')
+    response = client.post(shop.url, data=tampered, content_type="application/json", HTTP_SIGNATURE=good)
+    assert_error(response, 401, "invalid_signature")
+    assert_nothing_stored()
+
+
+def test_connected_seller_without_a_secret_cannot_be_written(db, post):
+    keyless = make_shop(secret="")
+    assert_error(post(keyless, paid()), 401, "invalid_signature")
+    assert_nothing_stored()
+
+
+def test_disconnected_seller_is_410_and_nothing_stored(db, post):
+    gone = make_shop(connected=False)
+    assert_error(post(gone, paid()), 410, "seller_disconnected")
+    assert_nothing_stored()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code"),
+    [
+        (lambda d: b"{not json", "malformed_json"),
+        (lambda d: b"\xff\xfe", "malformed_json"),
+        (lambda d: b"[1, 2]", "invalid_delivery"),
+        (lambda d: {k: v for k, v in d.items() if k != "id"}, "invalid_delivery"),
+        (lambda d: {k: v for k, v in d.items() if k != "time"}, "invalid_delivery"),
+        (lambda d: {k: v for k, v in d.items() if k != "cause"}, "invalid_delivery"),
+        (lambda d: {k: v for k, v in d.items() if k != "object_class"}, "invalid_delivery"),
+        (lambda d: {k: v for k, v in d.items() if k != "object_id"}, "invalid_delivery"),
+        (lambda d: {k: v for k, v in d.items() if k != "mode"}, "invalid_delivery"),
+        (lambda d: {k: v for k, v in d.items() if k != "data"}, "invalid_delivery"),
+        (lambda d: {**d, "time": "yesterday"}, "invalid_delivery"),
+        (lambda d: {**d, "time": True}, "invalid_delivery"),
+        (lambda d: {**d, "time": 10**20}, "invalid_delivery"),
+        (lambda d: {**d, "object_id": "733733"}, "invalid_delivery"),
+        (lambda d: {**d, "object_id": 2**70}, "invalid_delivery"),
+        (lambda d: {**d, "id": ""}, "invalid_delivery"),
+        (lambda d: {**d, "id": "x" * 65}, "invalid_delivery"),
+        (lambda d: {**d, "id": None}, "invalid_delivery"),
+        (lambda d: {**d, "mode": "staging"}, "invalid_delivery"),
+        (lambda d: {**d, "data": [1]}, "invalid_delivery"),
+        (lambda d: {**d, "data": None}, "invalid_delivery"),
+        (lambda d: {**d, "data": {**d["data"], "buyer": {"username": "nul\u0000"}}}, "invalid_delivery"),
+    ],
+    ids=["syntax", "not-utf8", "array", "no-id", "no-time", "no-cause", "no-class", "no-object-id", "no-mode",
+         "no-data", "time-str", "time-bool", "time-huge", "object-id-str", "object-id-huge", "id-empty",
+         "id-long", "id-null", "mode-unknown", "data-list", "data-null-on-create", "nul-char"],
+)
+def test_malformed_delivery_is_400_and_nothing_stored(shop, post, mutate, code):
+    body = mutate(paid())
+    assert_error(post(shop, body), 400, code)
+    assert_nothing_stored()
+
+
+def test_body_over_the_limit_is_413_by_header(shop, post):
+    doc = paid()
+    doc["padding"] = "x" * settings.WEBHOOK_MAX_BODY_BYTES
+    assert_error(post(shop, doc), 413, "payload_too_large")
+    assert_nothing_stored()
+
+
+def test_body_over_the_limit_is_413_without_a_content_length(shop, rf):
+    """The header can be absent or lie; the view also counts the bytes it actually read."""
+    from io import BytesIO
+
+    from syncops.apis.webhooks import cardtrader_webhook
+
+    body = b"x" * (settings.WEBHOOK_MAX_BODY_BYTES + 10)
+    request = rf.post(shop.url, data=b"", content_type="application/json")
+    request._stream = BytesIO(body)  # a stream with no declared length, like chunked input
+    request.META.pop("CONTENT_LENGTH", None)
+    response = cardtrader_webhook(request, webhook_id=shop.settings.webhook_id)
+    assert_error(response, 413, "payload_too_large")
+    assert_nothing_stored()
+
+
+def test_body_exactly_at_the_limit_is_accepted(shop, post):
+    doc = paid()
+    base = len(builders.body_of({**doc, "padding": ""}))
+    doc["padding"] = "x" * (settings.WEBHOOK_MAX_BODY_BYTES - base)
+    assert len(builders.body_of(doc)) == settings.WEBHOOK_MAX_BODY_BYTES
+    assert post(shop, doc).status_code == 200
+
+
+@pytest.mark.parametrize("offset", [-2 * 86400, 2 * 86400], ids=["old", "future"])
+def test_delivery_far_outside_the_window_is_stored_stale_not_applied(shop, post, offset):
+    item = add_stock(shop, 111, 5)
+    doc = builders.delivery(builders.order(1, "paid", [(111, 2)]), at=time.time() + offset)
+    response = post(shop, doc)
+    assert response.status_code == 200 and response.json()["state"] == "stale"
+    event = WebhookEvent.objects.get()
+    assert event.state == WebhookState.STALE
+    assert webhook_event_apply(event_id=event.pk) == "stale"
+    item.refresh_from_db()
+    assert item.quantity == 5 and OrderLedger.objects.count() == 0
+
+
+def test_delivery_inside_the_window_is_applied(shop, post):
+    add_stock(shop, 111, 5)
+    doc = builders.delivery(builders.order(1, "paid", [(111, 2)]), at=time.time() - 23 * 3600)
+    assert post(shop, doc).json()["state"] == "received"
+
+
+def test_test_mode_is_recorded_not_applied(shop, post):
+    item = add_stock(shop, 111, 5)
+    response = post(shop, builders.delivery(builders.order(1, "paid", [(111, 2)]), mode="test"))
+    assert response.json()["state"] == "ignored"
+    event = WebhookEvent.objects.get()
+    assert webhook_event_apply(event_id=event.pk) == "ignored"
+    item.refresh_from_db()
+    assert item.quantity == 5 and OrderLedger.objects.count() == 0
+
+
+def test_routing_is_by_url_never_by_data_seller(db, post):
+    mine, other = make_shop(), make_shop()
+    add_stock(mine, 111, 5)
+    theirs = add_stock(other, 111, 5)
+    data = builders.order(1, "paid", [(111, 2)])
+    data["seller"] = {"id": other.settings.cardtrader_user_id or 1, "username": other.user.username}
+    assert post(mine, builders.delivery(data)).status_code == 200
+    event = WebhookEvent.objects.get()
+    assert event.seller_id == mine.user.pk
+    webhook_event_apply(event_id=event.pk)
+    theirs.refresh_from_db()
+    assert theirs.quantity == 5
+    assert mine.user.inventory_items.get().quantity == 3
+
+
+def test_integer_delivery_id_is_accepted_as_text(shop, post):
+    doc = paid()
+    doc["id"] = 123456789
+    assert post(shop, doc).status_code == 200
+    assert WebhookEvent.objects.get().delivery_id == "123456789"
+
+
+def test_response_is_json_with_the_state(shop, post):
+    response = post(shop, paid())
+    assert json.loads(response.content)["state"] == "received"
