@@ -6,6 +6,7 @@ import time
 import pytest
 
 from ratelimit.guard import Bucket
+from syncops.cardtrader import RateLimited
 
 
 @pytest.fixture
@@ -16,9 +17,14 @@ def fast_jobs(control):
 
 
 def _wait_job(client, uuid, timeout=10.0):
+    """Poll as a caller must: the client never retries, so a 429 is waited out here."""
     deadline = time.monotonic() + timeout
     while True:
-        job = client.get_job(uuid)
+        try:
+            job = client.get_job(uuid)
+        except RateLimited as exc:
+            time.sleep(exc.retry_after)
+            continue
         if job.finished or time.monotonic() > deadline:
             return job
         time.sleep(1.05)  # /jobs allows 1 request per second

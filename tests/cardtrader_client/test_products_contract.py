@@ -11,9 +11,9 @@ def blueprint(client):
     """A real blueprint of the sandbox's fixtures with mtg_foil editable."""
     for bp in client.blueprints_export(1):
         names = {p.name for p in bp.editable_properties}
-        if {"condition", "mtg_foil", "mtg_language"} <= names:
+        if {"condition", "mtg_foil"} <= names:
             return bp
-    pytest.fail("no MTG blueprint with condition/mtg_foil/mtg_language in the sandbox fixtures")
+    pytest.fail("no MTG blueprint with condition/mtg_foil in the sandbox fixtures")
 
 
 def _export(control, user_id, product_id):
