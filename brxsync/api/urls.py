@@ -14,6 +14,7 @@ v1_patterns = [
     path("sellers/<uuid:seller_uuid>/operations", SellerOperationListApi.as_view(), name="seller-operations"),
     path("operations/<int:operation_id>", OperationDetailApi.as_view(), name="operation-detail"),
     path("operations/<int:operation_id>/retry", OperationRetryApi.as_view(), name="operation-retry"),
+    path("", include("inventory.apis.urls")),
 ]
 
 urlpatterns = [
