@@ -22,3 +22,9 @@ from brxsync.settings import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Each pytest-xdist worker gets its own cache namespace on the shared Redis.
 CACHES["default"]["KEY_PREFIX"] = f"brxtest-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"  # noqa: F405
+
+# Each test session gets a broker namespace of its own on the shared Redis: tasks enqueued by
+# one run (or by another engineer's run) are never consumed by another run's workers. Worker
+# subprocesses inherit the environment variable, so they join their session's namespace.
+_BROKER_NS = os.environ.setdefault("BRX_TEST_BROKER_NAMESPACE", f"brxtest-{os.getpid()}-{os.urandom(3).hex()}")
+CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": f"{_BROKER_NS}:"}  # noqa: F405
