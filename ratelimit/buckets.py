@@ -1,0 +1,103 @@
+"""Bucket and adaptive-factor configuration, and the Redis key layout of one seller.
+
+Every key of one seller carries the hash tag ``{seller_id}`` so that one decision's keys live in
+one Redis Cluster slot and a single script can touch them all atomically.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+SHARED_TAG = "cardtrader"  # the shared breaker's hash tag; never a seller id (those are UUIDs / token:…)
+
+
+@dataclass(frozen=True)
+class BucketConfig:
+    """The nominal budget and how the adaptive factor moves.
+
+    ``capacity`` tokens refill continuously at ``capacity / window_seconds`` per second (200 per
+    10 s → 20/s). A 429 multiplies the factor by ``cut`` (no more than once per
+    ``cut_cooldown_seconds``, because requests already in flight answer 429 as well), never
+    below ``floor``; it climbs back by ``recovery_per_second`` each second, never above 1.
+    """
+
+    capacity: int = 200
+    window_seconds: float = 10.0
+    jobs_per_second: float = 1.0
+    reserved_share: float = 0.2
+    cut: float = 0.75
+    floor: float = 0.25
+    recovery_per_second: float = 0.02
+    cut_cooldown_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.capacity < 1 or self.window_seconds <= 0 or self.jobs_per_second <= 0:
+            raise ValueError("capacity, window and jobs rate must be positive")
+        if not 0 <= self.reserved_share <= 0.9:
+            raise ValueError("reserved_share must be within 0..0.9")
+        if not 0 < self.floor <= 1 or not 0 < self.cut <= 1:
+            raise ValueError("floor and cut must be within (0, 1]")
+        if self.recovery_per_second < 0 or self.cut_cooldown_seconds < 0:
+            raise ValueError("recovery and cooldown must not be negative")
+
+    @classmethod
+    def from_settings(cls, **overrides: float) -> BucketConfig:
+        values: dict = {
+            "capacity": int(settings.RATE_LIMIT_REQUESTS),
+            "window_seconds": float(settings.RATE_LIMIT_WINDOW_SECONDS),
+            "jobs_per_second": float(settings.RATE_LIMIT_JOBS_PER_SECOND),
+            "reserved_share": float(settings.RATE_LIMIT_RESERVED_SHARE),
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def refill_per_second(self) -> float:
+        return self.capacity / self.window_seconds
+
+    @property
+    def jobs_capacity(self) -> float:
+        """The jobs bucket holds one second's worth (at least one request)."""
+        return max(1.0, self.jobs_per_second)
+
+    def lua_args(self) -> list[str]:
+        """ARGV slice ``bk_cfg`` reads: capacity, rate/µs, jobs capacity, jobs rate/µs, recovery/µs."""
+        return [
+            repr(float(self.capacity)),
+            repr(self.refill_per_second / 1e6),
+            repr(self.jobs_capacity),
+            repr(self.jobs_per_second / 1e6),
+            repr(self.recovery_per_second / 1e6),
+        ]
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names under one prefix (tests use a unique prefix each; production ``rl``)."""
+
+    prefix: str = "rl"
+
+    def __post_init__(self) -> None:
+        if not self.prefix or "{" in self.prefix or "}" in self.prefix:
+            raise ValueError("key prefix must be non-empty and free of hash-tag braces")
+
+    def bucket(self, seller_id: str) -> str:
+        return f"{self.prefix}:{{{seller_id}}}:bucket"
+
+    def breaker(self, seller_id: str) -> str:
+        return f"{self.prefix}:{{{seller_id}}}:breaker"
+
+    def rate_limited(self, seller_id: str) -> str:
+        return f"{self.prefix}:{{{seller_id}}}:429"
+
+    def shared_breaker(self) -> str:
+        return f"{self.prefix}:{{{SHARED_TAG}}}:shared-breaker"
+
+    def open_breakers(self) -> str:
+        """Sorted set of breakers that left CLOSED (member: seller id or SHARED_TAG), for beat/admin."""
+        return f"{self.prefix}:{{index}}:open-breakers"
+
+    def throttled(self) -> str:
+        """Sorted set of sellers that received a 429 (member: seller id, score: last 429 in s)."""
+        return f"{self.prefix}:{{index}}:throttled"

@@ -1,0 +1,151 @@
+-- Shared helpers, prepended to every script (scripts.py). Times are integer microseconds from
+-- the Redis server's TIME, so every worker on every machine shares one clock.
+-- Numbers are written with %.17g: Redis would otherwise format them with %.14g and a
+-- microsecond timestamp (16 digits) would lose precision.
+
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+local function fmt(x)
+  return string.format('%.17g', x)
+end
+
+-- Circuit breaker state lives in one hash: st (C/O/H), f (consecutive failures), lf (last
+-- failure), s (successes while half-open), o (opened at), since (first left CLOSED),
+-- p (probes in flight), pt (last probe admitted). A missing hash is a healthy CLOSED breaker.
+-- cfg = {threshold, open_us, successes, max_probes, probe_window_us, failure_window_us, ttl_ms}
+local function cb_cfg(argv, i)
+  return {
+    threshold = tonumber(argv[i]), open_us = tonumber(argv[i + 1]), successes = tonumber(argv[i + 2]),
+    max_probes = tonumber(argv[i + 3]), probe_window_us = tonumber(argv[i + 4]),
+    failure_window_us = tonumber(argv[i + 5]), ttl_ms = tonumber(argv[i + 6]),
+  }
+end
+
+local function cb_load(key)
+  local v = redis.call('HMGET', key, 'st', 'f', 'lf', 's', 'o', 'since', 'p', 'pt')
+  return {
+    st = v[1] or 'C', f = tonumber(v[2]) or 0, lf = tonumber(v[3]) or 0, s = tonumber(v[4]) or 0,
+    o = tonumber(v[5]) or 0, since = tonumber(v[6]) or 0, p = tonumber(v[7]) or 0, pt = tonumber(v[8]) or 0,
+    exists = v[1] ~= false and v[1] ~= nil, dirty = false,
+  }
+end
+
+local function cb_save(key, b, cfg)
+  if not b.dirty then return end
+  if b.st == 'C' and b.f == 0 then
+    if b.exists then redis.call('DEL', key) end
+    return
+  end
+  redis.call('HSET', key, 'st', b.st, 'f', b.f, 'lf', fmt(b.lf), 's', b.s, 'o', fmt(b.o),
+    'since', fmt(b.since), 'p', b.p, 'pt', fmt(b.pt))
+  if b.st == 'C' then
+    redis.call('PEXPIRE', key, math.ceil(cfg.failure_window_us / 1000))
+  else
+    redis.call('PEXPIRE', key, cfg.ttl_ms)
+  end
+end
+
+-- Transitions that only depend on time: OPEN -> HALF_OPEN once the open period has passed,
+-- leaked probe slots freed after the probe window, stale failures forgotten.
+local function cb_advance(b, now, cfg)
+  if b.st == 'O' and now >= b.o + cfg.open_us then
+    b.st = 'H'; b.s = 0; b.p = 0; b.dirty = true
+  end
+  if b.st == 'H' and b.p > 0 and now - b.pt >= cfg.probe_window_us then
+    b.p = 0; b.dirty = true
+  end
+  if b.st == 'C' and b.f > 0 and now - b.lf >= cfg.failure_window_us then
+    b.f = 0; b.dirty = true
+  end
+end
+
+-- 0: pass; 1: pass as a half-open probe; negative: refused, -(microseconds until worth retrying).
+local function cb_check(b, now, cfg)
+  if b.st == 'C' then return 0 end
+  if b.st == 'O' then return -math.max(1, b.o + cfg.open_us - now) end
+  if b.p >= cfg.max_probes then return -math.max(1, b.pt + cfg.probe_window_us - now) end
+  return 1
+end
+
+local function cb_take_probe(b, now)
+  b.p = b.p + 1; b.pt = now; b.dirty = true
+end
+
+-- kind: 's' success, 'f' failure, 'n' neutral. Returns the transition made, or ''.
+local function cb_record(b, now, kind, cfg)
+  if b.st == 'H' and b.p > 0 then b.p = b.p - 1; b.dirty = true end
+  if kind == 's' then
+    if b.st == 'C' and b.f > 0 then
+      b.f = 0; b.dirty = true
+    elseif b.st == 'H' then
+      b.s = b.s + 1; b.dirty = true
+      if b.s >= cfg.successes then
+        b.st = 'C'; b.f = 0; b.s = 0; b.p = 0; b.o = 0; b.since = 0
+        return 'closed'
+      end
+    end
+  elseif kind == 'f' then
+    if b.st == 'C' then
+      b.f = b.f + 1; b.lf = now; b.dirty = true
+      if b.f >= cfg.threshold then
+        b.st = 'O'; b.o = now; b.since = now; b.s = 0; b.p = 0
+        return 'opened'
+      end
+    elseif b.st == 'H' then
+      b.st = 'O'; b.o = now; b.s = 0; b.p = 0; b.lf = now; b.dirty = true
+      return 'reopened'
+    end
+    -- OPEN: a late failure of a request admitted before the trip; it must not extend the open period.
+  end
+  return ''
+end
+
+local function cb_reply(b)
+  return {b.st, b.f, b.s, b.p, fmt(b.o), fmt(b.since)}
+end
+
+-- The seller's buckets and adaptive factor share one hash: t/ts (global tokens, last settle),
+-- jt/jts (jobs bucket), f (adaptive factor), lc (last cut). A missing hash is a full bucket at
+-- factor 1. bcfg = {capacity, rate_per_us, jobs_capacity, jobs_rate_per_us, recovery_per_us}
+local function bk_cfg(argv, i)
+  return {
+    capacity = tonumber(argv[i]), rate = tonumber(argv[i + 1]), jcap = tonumber(argv[i + 2]),
+    jrate = tonumber(argv[i + 3]), inc = tonumber(argv[i + 4]),
+  }
+end
+
+local function bk_load(key, now, c)
+  local v = redis.call('HMGET', key, 't', 'ts', 'jt', 'jts', 'f', 'lc')
+  local f = tonumber(v[5]) or 1
+  local k = {f = f, lc = tonumber(v[6]) or 0}
+  -- Refill at the factor in force since the last settle (recovery only raises it, so this never
+  -- over-grants), then let the factor recover for the elapsed time.
+  local ts = tonumber(v[2]) or now
+  local t = tonumber(v[1]) or c.capacity
+  k.t = math.min(c.capacity * f, t + math.max(0, now - ts) * c.rate * f)
+  local jts = tonumber(v[4]) or now
+  local jt = tonumber(v[3]) or c.jcap
+  k.jt = math.min(c.jcap, jt + math.max(0, now - jts) * c.jrate * f)
+  local last = math.max(ts, jts)
+  if v[5] then
+    -- the factor's own clock is the later of the two settles (both are written on every update)
+    k.f = math.min(1, f + math.max(0, now - last) * c.inc)
+  end
+  return k
+end
+
+local function bk_save(key, k, now, c)
+  redis.call('HSET', key, 't', fmt(k.t), 'ts', fmt(now), 'jt', fmt(k.jt), 'jts', fmt(now), 'f', fmt(k.f),
+    'lc', fmt(k.lc))
+  -- Expire once the state is indistinguishable from a fresh key (full buckets, factor 1), so an
+  -- idle seller costs nothing; refill is bounded below by the current factor.
+  local rate_now = c.rate * k.f
+  local jrate_now = c.jrate * k.f
+  local fill = math.max((c.capacity - k.t) / rate_now, (c.jcap - k.jt) / jrate_now)
+  local recover = 0
+  if c.inc > 0 then recover = (1 - k.f) / c.inc end
+  redis.call('PEXPIRE', key, math.ceil((fill + recover) / 1000) + 1000)
+end
