@@ -21,7 +21,6 @@ import os
 import platform
 import resource
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -71,27 +70,6 @@ def child(mode: str, api_base: str, token: str) -> None:
                       "peak_rss_mb": _rss_mb()}))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_up(base_url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"sandbox exited with {proc.returncode}")
-        try:
-            requests.get(f"{base_url}/api/v2/info", timeout=1)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise SystemExit("sandbox did not come up")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, default=250_000)
@@ -104,15 +82,11 @@ def main() -> None:
         child(args.child, args.api_base, args.token)
         return
 
-    from cardtrader_sandbox.control import SandboxControl
+    from cardtrader_sandbox.pytest_plugin import start_sandbox, stop_sandbox
 
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    sandbox = subprocess.Popen([sys.executable, "-m", "cardtrader_sandbox", "--port", str(port)], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sandbox = start_sandbox()  # a subprocess on a free port, the same helper the tests use
     try:
-        _wait_up(base_url, sandbox)
-        control = SandboxControl(base_url)
+        control = sandbox.control
         account = control.create_account(name="Bench shop")
         t0 = time.perf_counter()
         seeded = control.seed_products(account.user_id, args.products, seed=0)
@@ -120,13 +94,12 @@ def main() -> None:
         results = []
         for mode in args.modes.split(","):
             out = subprocess.run(
-                [sys.executable, __file__, "--child", mode, "--api-base", f"{base_url}/api/v2",
+                [sys.executable, __file__, "--child", mode, "--api-base", sandbox.api_base,
                  "--token", account.token], cwd=ROOT, capture_output=True, text=True, check=True,
             )
             results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=10)
+        stop_sandbox(sandbox)
 
     print(f"export streaming, {seeded:,} products seeded in {seed_s:.1f} s "
           f"(Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.platform()})")
