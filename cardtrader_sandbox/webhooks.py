@@ -43,21 +43,66 @@ class Delivery:
     attempt: int = 1
 
 
+class _Lane:
+    """One account's delivery queue and thread: a slow receiver only delays its own account,
+    and one account's events go out in order unless a fault says otherwise."""
+
+    def __init__(self, dispatcher: WebhookDispatcher, user_id: int) -> None:
+        self.dispatcher = dispatcher
+        self.cond = threading.Condition()
+        self.heap: list[tuple[float, int, Delivery]] = []
+        self.held: Delivery | None = None  # reorder fault: waiting to be overtaken
+        self.thread = threading.Thread(target=self.run, name=f"webhooks-{user_id}", daemon=True)
+        self.thread.start()
+
+    def push(self, due: float, delivery: Delivery) -> None:
+        heapq.heappush(self.heap, (due, next(self.dispatcher.seq), delivery))
+
+    def reschedule(self, delivery: Delivery, due: float) -> None:
+        self.heap = [entry for entry in self.heap if entry[2] is not delivery]
+        heapq.heapify(self.heap)
+        self.push(due, delivery)
+
+    def clear(self) -> None:
+        with self.cond:
+            self.heap.clear()
+            self.held = None
+
+    def run(self) -> None:
+        while True:
+            with self.cond:
+                while not self.heap or self.heap[0][0] > time.monotonic():
+                    timeout = None if not self.heap else max(0.0, self.heap[0][0] - time.monotonic())
+                    self.cond.wait(timeout)
+                _, _, delivery = heapq.heappop(self.heap)
+                if delivery is self.held:
+                    self.held = None
+            retry = self.dispatcher.attempt(delivery)
+            if retry is not None:
+                with self.cond:
+                    self.push(*retry)
+                    self.cond.notify()
+
+
 class WebhookDispatcher:
     def __init__(self, world: World) -> None:
         self.world = world
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, Delivery]] = []
-        self._seq = itertools.count()
-        self._held: Delivery | None = None  # reorder fault: waiting to be overtaken
+        self.seq = itertools.count()
+        self._lock = threading.Lock()
+        self._lanes: dict[int, _Lane] = {}
         self._rng = random.Random(0)
-        self._thread = threading.Thread(target=self._run, name="webhook-dispatcher", daemon=True)
-        self._thread.start()
 
     def reset(self) -> None:
-        with self._cond:
-            self._heap.clear()
-            self._held = None
+        with self._lock:
+            for lane in self._lanes.values():
+                lane.clear()
+
+    def _lane(self, user_id: int) -> _Lane:
+        with self._lock:
+            lane = self._lanes.get(user_id)
+            if lane is None:
+                lane = self._lanes[user_id] = _Lane(self, user_id)
+            return lane
 
     def enqueue(self, acct: Account, cause: str, order_id: int, data: dict) -> str | None:
         """Build, sign and queue one event. Returns its id, or None if the account has no URL."""
@@ -73,45 +118,28 @@ class WebhookDispatcher:
         duplicate = float(world.fault("webhook_duplicate_rate", acct.user_id) or 0)
         reorder = bool(world.fault("webhook_reorder", acct.user_id))
         now = time.monotonic()
-        with self._cond:
+        lane = self._lane(acct.user_id)
+        with lane.cond:
             copies = 2 if duplicate > 0 and self._rng.random() < duplicate else 1
             if reorder:
-                if self._held is None:
+                if lane.held is None:
                     # hold this one until the next event overtakes it (or 1 s passes)
-                    self._held = delivery
-                    self._push(now + delay + 1.0, delivery)
+                    lane.held = delivery
+                    lane.push(now + delay + 1.0, delivery)
                 else:
-                    held, self._held = self._held, None
-                    self._push(now + delay, delivery)
-                    self._reschedule(held, now + delay + 0.05)
+                    held, lane.held = lane.held, None
+                    lane.push(now + delay, delivery)
+                    lane.reschedule(held, now + delay + 0.05)
                 for _ in range(copies - 1):
-                    self._push(now + delay + 0.1, _copy(delivery))
+                    lane.push(now + delay + 0.1, _copy(delivery))
             else:
                 for _ in range(copies):
-                    self._push(now + delay, _copy(delivery))
-            self._cond.notify()
+                    lane.push(now + delay, _copy(delivery))
+            lane.cond.notify()
         return payload["id"]
 
-    def _push(self, due: float, delivery: Delivery) -> None:
-        heapq.heappush(self._heap, (due, next(self._seq), delivery))
-
-    def _reschedule(self, delivery: Delivery, due: float) -> None:
-        self._heap = [entry for entry in self._heap if entry[2] is not delivery]
-        heapq.heapify(self._heap)
-        self._push(due, delivery)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._heap or self._heap[0][0] > time.monotonic():
-                    timeout = None if not self._heap else max(0.0, self._heap[0][0] - time.monotonic())
-                    self._cond.wait(timeout)
-                _, _, delivery = heapq.heappop(self._heap)
-                if delivery is self._held:
-                    self._held = None
-            self._attempt(delivery)
-
-    def _attempt(self, d: Delivery) -> None:
+    def attempt(self, d: Delivery) -> tuple[float, Delivery] | None:
+        """POST once and log it; return (due, retry) if it failed and attempts remain."""
         cfg = self.world.config
         status: int | None = None
         error = None
@@ -127,9 +155,8 @@ class WebhookDispatcher:
             backoff = float(cfg["webhook_backoff_seconds"]) * (2 ** (d.attempt - 1))
             retry = _copy(d)
             retry.attempt = d.attempt + 1
-            with self._cond:
-                self._push(time.monotonic() + backoff, retry)
-                self._cond.notify()
+            return time.monotonic() + backoff, retry
+        return None
 
 
 def _copy(d: Delivery) -> Delivery:
