@@ -33,6 +33,20 @@ def django_db_setup(django_test_environment, django_db_blocker, django_db_keepdb
             teardown_databases(old_config, verbosity=0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _broker_namespace_cleanup() -> Iterator[None]:
+    """Drop this session's broker keys at the end (see brxsync/test_settings.py)."""
+    yield
+    namespace = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix")
+    if not namespace:
+        return
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
 @pytest.fixture
 def redis_client() -> Iterator[redis.Redis]:
     """A client of the real Redis. Tests use unique key prefixes; never FLUSHDB (shared server)."""
