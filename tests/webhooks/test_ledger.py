@@ -1,0 +1,289 @@
+"""CardTrader's order rules through the ledger, applied by the same service the worker runs.
+
+Deliveries go in through ``webhook_receive`` (verify + store, the endpoint's service) and are
+applied with ``webhook_event_apply`` (the task's body), so only the broker hop is skipped here;
+tests/webhooks/test_worker.py covers that hop with a real worker.
+"""
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from inventory.models import InventoryItem
+from syncops.models import Conflict, ConflictKind, OperationKind, OrderLedger, SyncOperation, WebhookEvent
+from syncops.services.orders import webhook_event_apply
+from syncops.services.webhooks import webhook_receive
+from tests.webhooks import builders
+from tests.webhooks.builders import destroy, order
+from tests.webhooks.conftest import Shop, add_stock, make_shop
+
+pytestmark = pytest.mark.django_db
+
+
+def feed(shop: Shop, *docs: dict) -> list[str]:
+    """Store and apply each delivery in turn; returns each delivery's final state."""
+    states = []
+    for doc in docs:
+        body, sig = builders.signed(doc, shop.secret)
+        receipt = webhook_receive(sync_settings=shop.settings, body=body, signature=sig)
+        event_id = receipt.event_id or WebhookEvent.objects.get(delivery_id=receipt.delivery_id).pk
+        states.append(webhook_event_apply(event_id=event_id))
+    return states
+
+
+def qty(shop: Shop, product_id: int) -> int:
+    return InventoryItem.objects.get(seller=shop.user, product_id=product_id).quantity
+
+
+def ledger(shop: Shop) -> list[tuple]:
+    return list(
+        OrderLedger.objects.filter(seller=shop.user)
+        .order_by("order_id", "product_id")
+        .values_list("order_id", "product_id", "quantity", "decremented", "oversold", "restored")
+    )
+
+
+def net(shop: Shop) -> dict[tuple[int, int], int]:
+    """(order, product) → stock taken and not given back: the order-independent part of the ledger."""
+    out: dict[tuple[int, int], int] = {}
+    for row in OrderLedger.objects.filter(seller=shop.user):
+        key = (row.order_id, row.product_id)
+        out[key] = out.get(key, 0) + row.decremented - row.restored
+    return out
+
+
+def assert_no_echo(*shops: Shop) -> None:
+    pushes = SyncOperation.objects.filter(
+        seller__in=[s.user for s in shops],
+        kind__in=[OperationKind.PUSH_UPDATE, OperationKind.PUSH_DELETE, OperationKind.ADJUST],
+    )
+    assert not pushes.exists(), "a webhook-driven change must never be pushed back to CardTrader"
+
+
+@pytest.fixture
+def stocked(shop) -> Shop:
+    add_stock(shop, 111, 10)
+    add_stock(shop, 222, 10)
+    return shop
+
+
+def test_paid_without_ct0_decrements_once_across_later_states(stocked):
+    sold = order(1, "paid", [(111, 3), (222, 1)])
+    later = [dict(sold, state=s) for s in ("sent", "arrived", "done")]
+    feed(stocked, builders.delivery(sold, cause="order.create"), *[builders.delivery(o) for o in later])
+    assert (qty(stocked, 111), qty(stocked, 222)) == (7, 9)
+    assert ledger(stocked) == [(1, 111, 3, 3, 0, 0), (1, 222, 1, 1, 0, 0)]
+    assert set(OrderLedger.objects.values_list("last_order_state", flat=True)) == {"done"}
+    assert_no_echo(stocked)
+
+
+def test_redelivery_of_the_same_delivery_has_no_second_effect(stocked):
+    doc = builders.delivery(order(1, "paid", [(111, 3)]), cause="order.create")
+    assert feed(stocked, doc, doc, doc) == ["applied", "applied", "applied"]
+    assert qty(stocked, 111) == 7 and WebhookEvent.objects.count() == 1
+
+
+def test_same_state_under_new_delivery_ids_decrements_once(stocked):
+    sold = order(1, "paid", [(111, 3)])
+    feed(stocked, builders.delivery(sold), builders.delivery(sold), builders.delivery(sold))
+    assert qty(stocked, 111) == 7
+
+
+def test_ct0_week_hub_pending_then_merged_paid_decrements_once(stocked):
+    h1 = order(10, "hub_pending", [(111, 2)], ct0=True)
+    h2 = order(11, "hub_pending", [(222, 1), (111, 1)], ct0=True)
+    feed(stocked, builders.delivery(h1, cause="order.create"), builders.delivery(h2, cause="order.create"))
+    assert (qty(stocked, 111), qty(stocked, 222)) == (7, 9), "CT0 sales count at hub_pending, not a week later"
+    merged_items = [
+        {**it, "id": it["id"] + 1_000_000, "hub_pending_order_id": o["id"]}  # new item ids, like the sandbox
+        for o in (h1, h2) for it in o["order_items"]
+    ]
+    merged = order(99, "paid", merged_items, ct0=True, merged_ids=[10, 11])
+    feed(
+        stocked,
+        builders.delivery(merged, cause="order.create"),
+        builders.delivery(dict(h1, state="closed")),
+        builders.delivery(dict(h2, state="closed")),
+        builders.delivery(dict(merged, state="sent")),
+    )
+    assert (qty(stocked, 111), qty(stocked, 222)) == (7, 9)
+    assert {r[0] for r in ledger(stocked)} == {10, 11}, "the merged order has no rows of its own"
+    assert_no_echo(stocked)
+
+
+def test_merged_ct0_paid_alone_never_decrements(stocked):
+    merged = order(99, "paid", [{"id": 5, "product_id": 111, "quantity": 2, "hub_pending_order_id": 10}], ct0=True)
+    feed(stocked, builders.delivery(merged, cause="order.create"))
+    assert qty(stocked, 111) == 10 and OrderLedger.objects.count() == 0
+
+
+def test_ct0_paid_without_hub_pending_ids_never_decrements(stocked):
+    feed(stocked, builders.delivery(order(98, "paid", [(111, 2)], ct0=True), cause="order.create"))
+    assert qty(stocked, 111) == 10
+
+
+def test_cancelling_the_merged_order_restores_the_originals(stocked):
+    h1 = order(10, "hub_pending", [(111, 2)], ct0=True)
+    merged_items = [{**h1["order_items"][0], "id": 77, "hub_pending_order_id": 10}]
+    merged = order(99, "paid", merged_items, ct0=True, merged_ids=[10])
+    feed(stocked, builders.delivery(h1), builders.delivery(merged), builders.delivery(dict(merged, state="canceled")))
+    assert qty(stocked, 111) == 10
+    assert net(stocked) == {(10, 111): 0}
+
+
+def test_merged_order_cancelled_before_its_original_is_seen_never_decrements(stocked):
+    h1 = order(10, "hub_pending", [(111, 2)], ct0=True)
+    merged = order(99, "canceled", [{**h1["order_items"][0], "id": 77, "hub_pending_order_id": 10}], ct0=True)
+    feed(stocked, builders.delivery(merged), builders.delivery(h1), builders.delivery(dict(h1, state="closed")))
+    assert qty(stocked, 111) == 10
+
+
+def test_presale_decrements_only_the_items_of_their_own_hub_pending_order(stocked):
+    mine = {"id": 1, "product_id": 111, "quantity": 1, "hub_pending_order_id": 20}
+    elsewhere = {"id": 2, "product_id": 222, "quantity": 1, "hub_pending_order_id": 19}
+    feed(stocked, builders.delivery(order(20, "hub_pending", [mine, elsewhere], ct0=True, presale=True)))
+    assert (qty(stocked, 111), qty(stocked, 222)) == (9, 10)
+
+
+def test_request_for_cancel_alone_restores_nothing(stocked):
+    sold = order(1, "paid", [(111, 3)])
+    feed(stocked, builders.delivery(sold), builders.delivery(dict(sold, state="request_for_cancel")))
+    assert qty(stocked, 111) == 7, "CardTrader may refuse the request; the sale stands until canceled"
+    feed(stocked, builders.delivery(dict(sold, state="sent")))
+    assert qty(stocked, 111) == 7
+
+
+def test_request_for_cancel_then_canceled_restores_once(stocked):
+    sold = order(1, "paid", [(111, 3)])
+    feed(
+        stocked,
+        builders.delivery(sold),
+        builders.delivery(dict(sold, state="request_for_cancel")),
+        builders.delivery(dict(sold, state="canceled")),
+        builders.delivery(dict(sold, state="canceled")),
+    )
+    assert qty(stocked, 111) == 10
+    assert ledger(stocked) == [(1, 111, 3, 3, 0, 3)]
+
+
+def test_destroy_after_cancel_changes_nothing_more(stocked):
+    sold = order(1, "paid", [(111, 3)])
+    feed(stocked, builders.delivery(sold), builders.delivery(dict(sold, state="canceled")))
+    before = (qty(stocked, 111), ledger(stocked))
+    assert feed(stocked, destroy(1)) == ["applied"]
+    assert (qty(stocked, 111), ledger(stocked)) == before == (10, [(1, 111, 3, 3, 0, 3)])
+
+
+def test_destroy_with_empty_data_restores_a_paid_order(stocked):
+    sold = order(1, "paid", [(111, 3)])
+    feed(stocked, builders.delivery(sold), destroy(1))
+    assert qty(stocked, 111) == 10
+
+
+def test_destroy_before_the_order_is_seen_blocks_its_decrement(stocked):
+    sold = order(1, "paid", [(111, 3)])
+    feed(stocked, destroy(1), builders.delivery(sold, cause="order.create"))
+    assert qty(stocked, 111) == 10
+    row = OrderLedger.objects.get()
+    assert row.restored_at is not None and row.decremented == 0
+
+
+def test_deleted_item_is_restored_alone(stocked):
+    sold = order(1, "paid", [(111, 3), (222, 2)])
+    after = dict(sold, order_items=[dict(sold["order_items"][0], deleted_at="2025-11-22T04:00:19.000Z"),
+                                    sold["order_items"][1]])
+    feed(stocked, builders.delivery(sold), builders.delivery(after))
+    assert (qty(stocked, 111), qty(stocked, 222)) == (10, 8)
+
+
+def test_oversell_clamps_at_zero_and_records_a_conflict(stocked):
+    InventoryItem.objects.filter(product_id=111).update(quantity=1)
+    sold = order(1, "paid", [(111, 3)])
+    feed(stocked, builders.delivery(sold))
+    assert qty(stocked, 111) == 0
+    assert ledger(stocked) == [(1, 111, 3, 1, 2, 0)]
+    conflict = Conflict.objects.get(kind=ConflictKind.OVERSELL)
+    details = conflict.details
+    assert (conflict.order_id, conflict.product_id, details["sold"], details["held"]) == (1, 111, 3, 1)
+    feed(stocked, builders.delivery(dict(sold, state="canceled")))
+    assert qty(stocked, 111) == 1, "a cancellation gives back what was actually taken"
+
+
+def test_unknown_product_is_recorded_not_dropped(stocked):
+    feed(stocked, builders.delivery(order(1, "paid", [(111, 1), (999, 2)])))
+    assert qty(stocked, 111) == 9
+    row = OrderLedger.objects.get(product_id=999)
+    assert row.item_id is None and row.quantity == 2 and row.decremented == 0
+    conflict = Conflict.objects.get(kind=ConflictKind.UNKNOWN_PRODUCT)
+    assert (conflict.product_id, conflict.order_id) == (999, 1)
+
+
+def test_an_unreadable_order_fails_alone_and_the_order_still_applies(stocked):
+    sold = order(1, "paid", [(111, 3)])
+    broken = builders.delivery({"id": 1, "state": "sent"})  # no order_items
+    assert feed(stocked, broken, builders.delivery(sold)) == ["failed", "applied"]
+    assert qty(stocked, 111) == 7
+    assert "order_items" in WebhookEvent.objects.get(state="failed").error
+
+
+def test_sellers_are_isolated(db):
+    a, b = make_shop(), make_shop()
+    add_stock(a, 111, 5)
+    add_stock(b, 111, 5)
+    feed(a, builders.delivery(order(1, "paid", [(111, 2)])))
+    feed(b, builders.delivery(order(1, "canceled", [(111, 2)])))
+    assert (qty(a, 111), qty(b, 111)) == (3, 5)
+
+
+CANCELLED_LIFE = ("paid", "request_for_cancel", "canceled", "destroy")
+
+
+@pytest.mark.parametrize("permutation", list(itertools.permutations(CANCELLED_LIFE)), ids="-".join)
+def test_every_order_of_a_cancelled_orders_events_nets_to_nothing(stocked, permutation):
+    sold = order(1, "paid", [(111, 3), (222, 2)])
+    docs = [destroy(1) if s == "destroy" else builders.delivery(dict(sold, state=s)) for s in permutation]
+    feed(stocked, *docs)
+    assert (qty(stocked, 111), qty(stocked, 222)) == (10, 10)
+    assert net(stocked) == {(1, 111): 0, (1, 222): 0}
+    assert OrderLedger.objects.filter(restored_at__isnull=True).count() == 0
+    assert_no_echo(stocked)
+
+
+def test_shuffled_ct0_weeks_and_cancellations_give_the_same_result(db):
+    """25 random delivery orders (seeded) of one week: two CT0 sales, the merge, a direct sale
+    that is cancelled, one that stands, duplicates; each must end exactly where in-order ends."""
+    rng = random.Random(8)
+
+    def week() -> list[dict]:
+        h1 = order(10, "hub_pending", [(111, 2)], ct0=True)
+        h2 = order(11, "hub_pending", [(222, 1)], ct0=True)
+        merged = order(99, "paid", [{**it, "id": it["id"] + 10**6, "hub_pending_order_id": o["id"]}
+                                    for o in (h1, h2) for it in o["order_items"]], ct0=True, merged_ids=[10, 11])
+        direct = order(20, "paid", [(111, 1), (333, 4)])
+        kept = order(21, "paid", [(333, 1)])
+        docs = [builders.delivery(h1), builders.delivery(h2), builders.delivery(merged),
+                builders.delivery(dict(h1, state="closed")), builders.delivery(dict(h2, state="closed")),
+                builders.delivery(direct), builders.delivery(dict(direct, state="request_for_cancel")),
+                builders.delivery(dict(direct, state="canceled")), destroy(20),
+                builders.delivery(kept), builders.delivery(dict(kept, state="sent"))]
+        return docs + rng.sample(docs, 3)  # duplicates: same delivery id, same bytes
+
+    shops: list[Shop] = []
+
+    def run(docs: list[dict]) -> tuple:
+        shop = make_shop()
+        shops.append(shop)
+        for pid in (111, 222, 333):
+            add_stock(shop, pid, 10)
+        feed(shop, *docs)
+        return (qty(shop, 111), qty(shop, 222), qty(shop, 333)), net(shop)
+
+    expected = ((8, 9, 9), {(10, 111): 2, (11, 222): 1, (20, 111): 0, (20, 333): 0, (21, 333): 1})
+    assert run(week()) == expected
+    for _ in range(25):
+        docs = week()
+        rng.shuffle(docs)
+        assert run(docs) == expected
+    assert_no_echo(*shops)
