@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from ratelimit.guard import Outcome
-from syncops.cardtrader import CardTraderClient, ConnectionError, UnexpectedResponse
+from syncops.cardtrader import CardTraderClient, ConnectionError, RateLimited, UnexpectedResponse
 
 from .conftest import RecordingGuard
 
@@ -154,3 +154,27 @@ def test_connection_dropped_after_a_write_was_sent_is_unknown(serve):
     assert err.value.request_sent and err.value.outcome_unknown
     assert b"Bearer secret-token-xyz" in server.requests[0]  # the token did go out, on the header only
     assert b'"price": 0.01' in server.requests[0]
+
+
+def test_a_2xx_with_the_wrong_json_shape_is_unexpected(serve):
+    body = b'[{"id": 1}]'  # /info answering a list
+    server = serve(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+                   + body)
+    guard = RecordingGuard()
+    with pytest.raises(UnexpectedResponse, match="shape") as err:
+        _client(server.port, guard).info()
+    assert err.value.status == 200 and not err.value.outcome_unknown
+    assert guard.outcomes == [Outcome.SERVER_ERROR]
+
+
+def test_retry_after_as_an_http_date(serve):
+    import time
+    from email.utils import formatdate
+
+    body = b'{"error": "Too many requests: max 1 request per second"}'
+    when = formatdate(time.time() + 30, usegmt=True)
+    server = serve(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: %s\r\nContent-Length: %d\r\n\r\n"
+                   % (when.encode(), len(body)) + body)
+    with pytest.raises(RateLimited) as err:
+        _client(server.port, RecordingGuard()).get_job("abc")
+    assert 25 < err.value.retry_after <= 31 and err.value.scope == "per_second"
