@@ -19,9 +19,11 @@ def paid(order_id: int = 733733, product_id: int = 111, quantity: int = 1) -> di
     return builders.delivery(builders.order(order_id, "paid", [(product_id, quantity)]), cause="order.create")
 
 
-def assert_nothing_stored() -> None:
-    assert WebhookEvent.objects.count() == 0
-    assert OrderLedger.objects.count() == 0
+def assert_nothing_stored(*shops) -> None:
+    """Scoped to the test's sellers: the test database is shared with concurrent suites."""
+    users = [s.user for s in shops]
+    assert WebhookEvent.objects.filter(seller__in=users).count() == 0
+    assert OrderLedger.objects.filter(seller__in=users).count() == 0
 
 
 def assert_error(response, status: int, code: str) -> None:
@@ -36,7 +38,7 @@ def test_valid_delivery_is_stored_and_answered_200(shop, post, django_capture_on
         response = post(shop, doc)
     assert response.status_code == 200
     assert response.json() == {"delivery_id": doc["id"], "state": "received", "duplicate": False}
-    event = WebhookEvent.objects.get()
+    event = WebhookEvent.objects.get(seller=shop.user)
     assert (event.delivery_id, event.seller_id, event.object_id, event.state) == (
         doc["id"], shop.user.pk, 733733, WebhookState.RECEIVED)
     assert event.payload == doc
@@ -48,13 +50,13 @@ def test_duplicate_delivery_is_200_with_no_second_row_or_effect(shop, post, djan
     item = add_stock(shop, 111, 5)
     doc = paid(quantity=2)
     assert post(shop, doc).status_code == 200
-    webhook_event_apply(event_id=WebhookEvent.objects.get().pk)
+    webhook_event_apply(event_id=WebhookEvent.objects.get(seller=shop.user).pk)
     with django_capture_on_commit_callbacks() as callbacks:
         again = post(shop, doc)
     assert again.status_code == 200
     assert again.json()["duplicate"] is True
     assert callbacks == []
-    assert WebhookEvent.objects.count() == 1
+    assert WebhookEvent.objects.filter(seller=shop.user).count() == 1
     item.refresh_from_db()
     assert item.quantity == 3
 
@@ -62,7 +64,7 @@ def test_duplicate_delivery_is_200_with_no_second_row_or_effect(shop, post, djan
 def test_unknown_webhook_id_is_404(shop, post):
     response = post(shop, paid(), url="/api/v1/webhooks/cardtrader/not-a-real-id/")
     assert_error(response, 404, "not_found")
-    assert_nothing_stored()
+    assert_nothing_stored(shop)
 
 
 def test_get_is_405(client, shop):
@@ -72,20 +74,20 @@ def test_get_is_405(client, shop):
 @pytest.mark.parametrize("signature", ["", "bm90IGEgc2lnbmF0dXJl", "garbage!"], ids=["missing", "wrong", "junk"])
 def test_bad_signature_is_401_and_nothing_stored(shop, post, signature):
     assert_error(post(shop, paid(), signature=signature), 401, "invalid_signature")
-    assert_nothing_stored()
+    assert_nothing_stored(shop)
 
 
 def test_signature_with_another_sellers_secret_is_401(shop, post):
     other = make_shop()
     assert_error(post(shop, paid(), secret=other.secret), 401, "invalid_signature")
-    assert_nothing_stored()
+    assert_nothing_stored(shop, other)
 
 
 def test_signature_with_surrounding_whitespace_is_accepted(shop, post):
     doc = paid()
     _, good = builders.signed(doc, shop.secret)
     assert post(shop, doc, signature=f" {good} ").status_code == 200
-    assert WebhookEvent.objects.count() == 1
+    assert WebhookEvent.objects.filter(seller=shop.user).count() == 1
 
 
 def test_a_signed_tampered_body_is_401(shop, client):
@@ -93,19 +95,19 @@ def test_a_signed_tampered_body_is_401(shop, client):
     tampered = body.replace(b'"quantity":1', b'"quantity":9')
     response = client.post(shop.url, data=tampered, content_type="application/json", HTTP_SIGNATURE=good)
     assert_error(response, 401, "invalid_signature")
-    assert_nothing_stored()
+    assert_nothing_stored(shop)
 
 
 def test_connected_seller_without_a_secret_cannot_be_written(db, post):
     keyless = make_shop(secret="")
     assert_error(post(keyless, paid()), 401, "invalid_signature")
-    assert_nothing_stored()
+    assert_nothing_stored(keyless)
 
 
 def test_disconnected_seller_is_410_and_nothing_stored(db, post):
     gone = make_shop(connected=False)
     assert_error(post(gone, paid()), 410, "seller_disconnected")
-    assert_nothing_stored()
+    assert_nothing_stored(gone)
 
 
 @pytest.mark.parametrize(
@@ -141,14 +143,14 @@ def test_disconnected_seller_is_410_and_nothing_stored(db, post):
 def test_malformed_delivery_is_400_and_nothing_stored(shop, post, mutate, code):
     body = mutate(paid())
     assert_error(post(shop, body), 400, code)
-    assert_nothing_stored()
+    assert_nothing_stored(shop)
 
 
 def test_body_over_the_limit_is_413_by_header(shop, post):
     doc = paid()
     doc["padding"] = "x" * settings.WEBHOOK_MAX_BODY_BYTES
     assert_error(post(shop, doc), 413, "payload_too_large")
-    assert_nothing_stored()
+    assert_nothing_stored(shop)
 
 
 def test_body_over_the_limit_is_413_without_a_content_length(shop, rf):
@@ -163,7 +165,7 @@ def test_body_over_the_limit_is_413_without_a_content_length(shop, rf):
     request.META.pop("CONTENT_LENGTH", None)
     response = cardtrader_webhook(request, webhook_id=shop.settings.webhook_id)
     assert_error(response, 413, "payload_too_large")
-    assert_nothing_stored()
+    assert_nothing_stored(shop)
 
 
 def test_body_exactly_at_the_limit_is_accepted(shop, post):
@@ -180,11 +182,11 @@ def test_delivery_far_outside_the_window_is_stored_stale_not_applied(shop, post,
     doc = builders.delivery(builders.order(1, "paid", [(111, 2)]), at=time.time() + offset)
     response = post(shop, doc)
     assert response.status_code == 200 and response.json()["state"] == "stale"
-    event = WebhookEvent.objects.get()
+    event = WebhookEvent.objects.get(seller=shop.user)
     assert event.state == WebhookState.STALE
     assert webhook_event_apply(event_id=event.pk) == "stale"
     item.refresh_from_db()
-    assert item.quantity == 5 and OrderLedger.objects.count() == 0
+    assert item.quantity == 5 and OrderLedger.objects.filter(seller=shop.user).count() == 0
 
 
 def test_delivery_inside_the_window_is_applied(shop, post):
@@ -197,10 +199,10 @@ def test_test_mode_is_recorded_not_applied(shop, post):
     item = add_stock(shop, 111, 5)
     response = post(shop, builders.delivery(builders.order(1, "paid", [(111, 2)]), mode="test"))
     assert response.json()["state"] == "ignored"
-    event = WebhookEvent.objects.get()
+    event = WebhookEvent.objects.get(seller=shop.user)
     assert webhook_event_apply(event_id=event.pk) == "ignored"
     item.refresh_from_db()
-    assert item.quantity == 5 and OrderLedger.objects.count() == 0
+    assert item.quantity == 5 and OrderLedger.objects.filter(seller=shop.user).count() == 0
 
 
 def test_routing_is_by_url_never_by_data_seller(db, post):
@@ -210,7 +212,7 @@ def test_routing_is_by_url_never_by_data_seller(db, post):
     data = builders.order(1, "paid", [(111, 2)])
     data["seller"] = {"id": other.settings.cardtrader_user_id or 1, "username": other.user.username}
     assert post(mine, builders.delivery(data)).status_code == 200
-    event = WebhookEvent.objects.get()
+    event = WebhookEvent.objects.get(seller=mine.user)
     assert event.seller_id == mine.user.pk
     webhook_event_apply(event_id=event.pk)
     theirs.refresh_from_db()
@@ -222,7 +224,7 @@ def test_integer_delivery_id_is_accepted_as_text(shop, post):
     doc = paid()
     doc["id"] = 123456789
     assert post(shop, doc).status_code == 200
-    assert WebhookEvent.objects.get().delivery_id == "123456789"
+    assert WebhookEvent.objects.get(seller=shop.user).delivery_id == "123456789"
 
 
 def test_response_is_json_with_the_state(shop, post):

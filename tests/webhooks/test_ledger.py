@@ -82,7 +82,7 @@ def test_paid_without_ct0_decrements_once_across_later_states(stocked):
 def test_redelivery_of_the_same_delivery_has_no_second_effect(stocked):
     doc = builders.delivery(order(1, "paid", [(111, 3)]), cause="order.create")
     assert feed(stocked, doc, doc, doc) == ["applied", "applied", "applied"]
-    assert qty(stocked, 111) == 7 and WebhookEvent.objects.count() == 1
+    assert qty(stocked, 111) == 7 and WebhookEvent.objects.filter(seller=stocked.user).count() == 1
 
 
 def test_same_state_under_new_delivery_ids_decrements_once(stocked):
@@ -116,7 +116,7 @@ def test_ct0_week_hub_pending_then_merged_paid_decrements_once(stocked):
 def test_merged_ct0_paid_alone_never_decrements(stocked):
     merged = order(99, "paid", [{"id": 5, "product_id": 111, "quantity": 2, "hub_pending_order_id": 10}], ct0=True)
     feed(stocked, builders.delivery(merged, cause="order.create"))
-    assert qty(stocked, 111) == 10 and OrderLedger.objects.count() == 0
+    assert qty(stocked, 111) == 10 and OrderLedger.objects.filter(seller=stocked.user).count() == 0
 
 
 def test_ct0_paid_without_hub_pending_ids_never_decrements(stocked):
@@ -186,7 +186,7 @@ def test_destroy_before_the_order_is_seen_blocks_its_decrement(stocked):
     sold = order(1, "paid", [(111, 3)])
     feed(stocked, destroy(1), builders.delivery(sold, cause="order.create"))
     assert qty(stocked, 111) == 10
-    row = OrderLedger.objects.get()
+    row = OrderLedger.objects.get(seller=stocked.user)
     assert row.restored_at is not None and row.decremented == 0
 
 
@@ -204,7 +204,7 @@ def test_oversell_clamps_at_zero_and_records_a_conflict(stocked):
     feed(stocked, builders.delivery(sold))
     assert qty(stocked, 111) == 0
     assert ledger(stocked) == [(1, 111, 3, 1, 2, 0)]
-    conflict = Conflict.objects.get(kind=ConflictKind.OVERSELL)
+    conflict = Conflict.objects.get(seller=stocked.user, kind=ConflictKind.OVERSELL)
     details = conflict.details
     assert (conflict.order_id, conflict.product_id, details["sold"], details["held"]) == (1, 111, 3, 1)
     feed(stocked, builders.delivery(dict(sold, state="canceled")))
@@ -214,9 +214,9 @@ def test_oversell_clamps_at_zero_and_records_a_conflict(stocked):
 def test_unknown_product_is_recorded_not_dropped(stocked):
     feed(stocked, builders.delivery(order(1, "paid", [(111, 1), (999, 2)])))
     assert qty(stocked, 111) == 9
-    row = OrderLedger.objects.get(product_id=999)
+    row = OrderLedger.objects.get(seller=stocked.user, product_id=999)
     assert row.item_id is None and row.quantity == 2 and row.decremented == 0
-    conflict = Conflict.objects.get(kind=ConflictKind.UNKNOWN_PRODUCT)
+    conflict = Conflict.objects.get(seller=stocked.user, kind=ConflictKind.UNKNOWN_PRODUCT)
     assert (conflict.product_id, conflict.order_id) == (999, 1)
 
 
@@ -225,7 +225,7 @@ def test_an_unreadable_order_fails_alone_and_the_order_still_applies(stocked):
     broken = builders.delivery({"id": 1, "state": "sent"})  # no order_items
     assert feed(stocked, broken, builders.delivery(sold)) == ["failed", "applied"]
     assert qty(stocked, 111) == 7
-    assert "order_items" in WebhookEvent.objects.get(state="failed").error
+    assert "order_items" in WebhookEvent.objects.get(seller=stocked.user, state="failed").error
 
 
 def test_sellers_are_isolated(db):
@@ -247,7 +247,7 @@ def test_every_order_of_a_cancelled_orders_events_nets_to_nothing(stocked, permu
     feed(stocked, *docs)
     assert (qty(stocked, 111), qty(stocked, 222)) == (10, 10)
     assert net(stocked) == {(1, 111): 0, (1, 222): 0}
-    assert OrderLedger.objects.filter(restored_at__isnull=True).count() == 0
+    assert OrderLedger.objects.filter(seller=stocked.user, restored_at__isnull=True).count() == 0
     assert_no_echo(stocked)
 
 
