@@ -159,13 +159,23 @@ class CardTraderClient:
         finally:
             if response is not None:
                 response.close()
-            self.guard.record(seller_id=self.seller_id, outcome=outcome, bucket=bucket)
+            self._record(outcome, bucket)
             logger.info(
                 "cardtrader %s %s -> %s (%s) in %.0f ms", method, path,
                 response.status_code if response is not None else "no response", outcome.value,
                 (time.monotonic() - started) * 1000,
                 extra={"seller_id": self.seller_id, "cardtrader_outcome": outcome.value},
             )
+
+    def _record(self, outcome: Outcome, bucket: Bucket) -> None:
+        """Report to the guard, never letting its failure replace the request's result: a write
+        that succeeded must not surface as "limiter unavailable", which means "nothing was sent"
+        and would invite a retry (a second create adds the stock twice)."""
+        try:
+            self.guard.record(seller_id=self.seller_id, outcome=outcome, bucket=bucket)
+        except Exception:
+            logger.warning("cardtrader guard.record failed (outcome %s not recorded)", outcome.value,
+                           exc_info=True, extra={"seller_id": self.seller_id})
 
     @staticmethod
     def _error_body(response: requests.Response, method: str, path: str) -> bytes:

@@ -156,3 +156,21 @@ def test_read_timeout_on_a_write_is_an_unknown_outcome(sandbox_settings, sandbox
         control.clear_faults()
     assert guard.outcomes == [Outcome.TIMEOUT, Outcome.TIMEOUT]
     assert [e[2] for e in guard.events if e[0] == "acquire"] == [Bucket.GLOBAL, Bucket.GLOBAL]
+
+
+class _FailingRecordGuard(RecordingGuard):
+    def record(self, **kwargs):
+        super().record(**kwargs)
+        raise LimiterUnavailable()
+
+
+def test_a_failing_record_never_hides_the_result(sandbox_settings, sandbox_account, control):
+    """A write CardTrader applied must not surface as 'limiter unavailable' (= nothing sent)."""
+    guard = _FailingRecordGuard()
+    with client_for_token(sandbox_account.token, guard=guard) as c:
+        bp = c.blueprints_export(1)[0].id
+        created = c.create_product({"blueprint_id": bp, "price_cents": 100, "quantity": 1})
+        assert created.product.quantity == 1
+        with pytest.raises(NotFound):  # the request's own error, not the guard's
+            c.delete_product(created.product.id + 10_000_000)
+    assert guard.outcomes == [Outcome.OK, Outcome.OK, Outcome.CLIENT_ERROR]
