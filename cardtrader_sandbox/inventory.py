@@ -11,6 +11,7 @@ import random
 import time
 import uuid
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cache
 from typing import Any
 
 from .catalogue import Blueprint, catalogue, check_properties
@@ -73,19 +74,23 @@ def _warnings_body(prop_warnings: dict[str, list[str]]) -> dict:
     return {"properties": prop_warnings} if prop_warnings else {}
 
 
+@cache
+def _bp_static(blueprint_id: int) -> tuple:
+    bp = catalogue().blueprints[blueprint_id]
+    return bp, bp.fixed, catalogue().expansion_ref(bp.expansion_id)
+
+
 def export_row(acct: Account, p: Product) -> dict:
     """The ``GET /products/export`` shape: price_cents/price_currency, properties_hash with the
     blueprint's fixed (read-only) properties merged in, graded as a boolean."""
-    bp = catalogue().blueprints[p.blueprint_id]
-    props = dict(bp.fixed)
-    props.update(p.properties)
+    bp, fixed, expansion = _bp_static(p.blueprint_id)
     return {
         "id": p.id, "name_en": bp.name, "quantity": p.quantity, "bundle_size": p.bundle_size,
         "bundled_quantity": p.quantity * p.bundle_size, "description": p.description,
         "price_cents": p.price_cents, "price_currency": acct.currency, "game_id": bp.game_id,
         "category_id": bp.category_id, "blueprint_id": bp.id, "user_id": acct.user_id,
-        "properties_hash": props, "graded": p.graded, "tag": p.tag, "user_data_field": p.user_data_field,
-        "uploaded_images": [], "expansion": catalogue().expansion_ref(bp.expansion_id),
+        "properties_hash": {**fixed, **p.properties}, "graded": p.graded, "tag": p.tag,
+        "user_data_field": p.user_data_field, "uploaded_images": [], "expansion": expansion,
     }
 
 
@@ -288,33 +293,39 @@ def job_body(job: Job) -> dict:
 
 def seed(world: World, acct: Account, count: int, *, seed_value: int = 0, game: str | int = "mtg") -> int:
     """Deterministic products on the fixture blueprints. Prices step by blueprint round so no two
-    seeded rows are identical (CardTrader would have merged them); 250,000 rows take ~1-2 s."""
+    seeded rows are identical (CardTrader would have merged them).
+
+    Fast enough for 250,000 rows in a couple of seconds because every property combination of a
+    blueprint is built once and shared: product property dicts are always replaced, never mutated.
+    """
     if count < 0:
         raise ValueError("count must be >= 0")
     bps = catalogue().blueprints_for_game(game)
     rng = random.Random(seed_value)
     plans = []
     for bp in bps:
-        choices = []
+        combos: list[dict] = [{}]
         for name, prop in bp.editable.items():
+            # booleans mostly false, as in real stock; strings over their allowed values
             if prop.type == "boolean":
-                choices.append((name, (False, False, False, True)))
+                values: tuple = (False, False, False, True)
             else:
-                choices.append((name, prop.possible_values or (prop.default,)))
-        plans.append((bp.id, choices, rng.randint(10, 500)))
+                values = prop.possible_values or (prop.default,)
+            combos = [{**c, name: v} for c in combos for v in values]
+        keyed = [(c, tuple(sorted(c.items()))) for c in combos]
+        plans.append((bp.id, keyed, len(keyed), rng.randint(10, 500)))
     nbp = len(plans)
     ids = world.product_ids
     products = acct.products
     index = acct.merge_index
-    choice = rng.choice
-    randint = rng.randint
+    rand = rng.random
     for i in range(count):
-        bp_id, choices, base = plans[i % nbp]
-        props = {name: choice(values) for name, values in choices}
-        p = Product(next(ids), bp_id, randint(1, 8), base + i // nbp, props,
-                    user_data_field=f"seed-{seed_value}-{i}")
-        products[p.id] = p
-        index.setdefault(p.merge_key(), p.id)
+        bp_id, keyed, ncombos, base = plans[i % nbp]
+        props, key = keyed[int(rand() * ncombos)]
+        price = base + i // nbp
+        pid = next(ids)
+        products[pid] = Product(pid, bp_id, 1 + int(rand() * 8), price, props, "", f"seed-{seed_value}-{i}")
+        index.setdefault((bp_id, key, price), pid)
     return count
 
 

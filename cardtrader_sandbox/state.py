@@ -63,7 +63,8 @@ def make_token(app_id: int) -> str:
 
 
 class Product:
-    """One product row. ``properties`` holds only the blueprint's editable properties."""
+    """One product row. ``properties`` holds only the blueprint's editable properties; the dict is
+    always replaced, never mutated in place, because seeded products share them."""
 
     __slots__ = ("blueprint_id", "bundle_size", "description", "graded", "id", "price_cents", "properties",
                  "quantity", "tag", "user_data_field")
