@@ -1,0 +1,98 @@
+"""Import: every CardTrader product of a seller into local stock (flow 2 of DESIGN.md).
+
+``import_start`` creates the operation and takes the seller's lease (``SyncBusy`` → 409 naming the
+running operation). ``import_run`` (the bulk-sync task) streams ``GET /products/export``, maps each
+chunk's blueprints, and per chunk of ``IMPORT_CHUNK_SIZE`` products, in one transaction: COPY into a
+temporary stage, one set-based upsert, remember the ids as seen, heartbeat with progress. After the
+last chunk (and only after a complete export) items CardTrader no longer lists are marked removed.
+
+Re-running is always safe: the upsert is keyed on (seller, product id) and skips unchanged rows,
+so a crash halfway leaves no duplicates and the next run (a re-delivered task, a retry, or a new
+import once the dead worker's lease expired) simply completes the job.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from inventory.models import InventoryItem, SyncSettings, SyncStatus, User
+from syncops.cardtrader import client_for_seller
+from syncops.models import OperationKind, SyncOperation
+from syncops.services.stock_stage import (
+    StageTables,
+    UpsertCounts,
+    export_chunks,
+    map_rows,
+    mark_removed,
+    upsert_from_stage,
+)
+from syncops.services.sync_runs import BulkRun, RunOutcome, run_operation, start_operation
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+HEARTBEAT_IDLE_SECONDS = 10.0
+
+
+def chunk_size() -> int:
+    return max(100, int(getattr(settings, "IMPORT_CHUNK_SIZE", 5000)))
+
+
+def import_start(*, seller: User, actor: str = "", dispatch: bool = True) -> SyncOperation:
+    """Start an import (raises ``SyncBusy`` / ``SyncStartRefused``). The task runs after commit."""
+    estimate = InventoryItem.objects.filter(seller=seller).count()
+    return start_operation(seller=seller, kind=OperationKind.IMPORT, payload={"estimated_total": estimate},
+                           actor=actor, dispatch=dispatch)
+
+
+def stream_export(run: BulkRun, sync: SyncSettings, client: Any = None):
+    """The seller's export as chunks of stage rows (shared with reconcile). ``client`` is injectable
+    for the bench; normally the seller's metered client."""
+    own = client is None
+    client = client or client_for_seller(sync)
+    products = client.export_products(max_wait=1.0)
+    try:
+        yield from export_chunks(products, chunk_size(), on_idle=run.heartbeat, idle_seconds=HEARTBEAT_IDLE_SECONDS)
+    finally:
+        if own:
+            client.close()
+
+
+def import_body(run: BulkRun, sync: SyncSettings, *, progress: ProgressCallback | None = None,
+                client: Any = None) -> dict[str, Any]:
+    seller_id = run.seller_id
+    started = time.monotonic()
+    counts = UpsertCounts()
+    processed = unmapped = 0
+    with StageTables(keep_rows=False) as stage:
+        for rows in stream_export(run, sync, client):
+            unmapped += map_rows(rows)
+            with transaction.atomic():
+                stage.load(rows)
+                counts.add(upsert_from_stage(stage, seller_id, timezone.now()))
+                processed += len(rows)
+                run.heartbeat(processed)
+            if progress:
+                progress({"processed": processed, "inserted": counts.inserted, "updated": counts.updated})
+        with transaction.atomic():
+            removed = mark_removed(stage, seller_id, timezone.now())
+            run.heartbeat(processed)
+    result = {
+        "processed": processed, "inserted": counts.inserted, "updated": counts.updated,
+        "unchanged": processed - counts.inserted - counts.updated, "unmapped": unmapped,
+        "removed": removed, "seconds": round(time.monotonic() - started, 3),
+    }
+    if progress:
+        progress({**result, "finished": True})
+    return result
+
+
+def import_run(operation_id: int, *, progress: ProgressCallback | None = None, client: Any = None) -> RunOutcome:
+    """Run (or resume after a crash) one import operation. See ``sync_runs.run_operation``."""
+    return run_operation(
+        operation_id, lambda run, sync: import_body(run, sync, progress=progress, client=client),
+        status_while_running=SyncStatus.IMPORTING,
+    )

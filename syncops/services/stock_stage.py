@@ -1,0 +1,275 @@
+"""The machinery import and reconcile share: stream the export, map blueprints, stage, upsert.
+
+- ``export_chunks`` reads ``GET /products/export`` in a producer thread and hands over chunks of
+  ready-to-write rows (deduplicated by product id) through a small bounded queue, so parsing the
+  next chunk overlaps with PostgreSQL writing this one (COPY and the upsert release the GIL).
+  Memory stays at a few chunks whatever the inventory size.
+- ``map_rows`` fills in the Ebartex print (table, id) with one batched lookup per chunk.
+- ``StageTables`` owns the session's temporary tables: a ``stage`` table that a chunk is COPYed
+  into (psycopg 3 ``cursor.copy``; executemany elsewhere) and a ``seen`` table of every product id
+  the export contained, so "absent from the export" is one anti-join, not a 250k Python set.
+- ``upsert_from_stage`` is one ``INSERT ... SELECT ... ON CONFLICT (seller_id, product_id) DO UPDATE
+  ... WHERE <something changed>``: unchanged rows are not rewritten (a second import writes
+  nothing), and items with a local change still waiting to be pushed are left alone (their push,
+  then the next reconcile, settles them) so an import never silently discards a seller's edit.
+- ``mark_removed`` flags in-sync items CardTrader no longer lists as ``removed_remote`` with
+  quantity 0 (CardTrader deletes a product whose stock reaches 0, and it is the stock authority).
+
+Only a *complete* export may mark anything removed: the stream raises if it ends early, and the
+callers call ``mark_removed`` only after the last chunk.
+"""
+# ruff: noqa: S608 - table and column names below are our own constants or generated ids, never input
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+
+from inventory.catalogue_mapping import map_blueprints
+from inventory.models import InventoryItem, ItemSyncState
+
+ITEMS = InventoryItem._meta.db_table
+
+# The staged columns, in COPY order. ``properties`` travels as JSON text.
+STAGE_COLUMNS = (
+    "product_id", "blueprint_id", "print_id", "print_table", "name", "game_id", "category_id", "expansion_id",
+    "quantity", "price_cents", "currency", "properties", "description", "user_data_field", "graded",
+)
+# Compared to decide whether an existing row changed (everything CardTrader owns).
+COMPARED = tuple(c for c in STAGE_COLUMNS if c != "product_id")
+# Local states an import/reconcile may overwrite; pending_push / pending_delete carry a local
+# change on its way to CardTrader and are left for the push (and the next reconcile).
+OVERWRITABLE = (ItemSyncState.IN_SYNC.value, ItemSyncState.CONFLICT.value, ItemSyncState.REMOVED_REMOTE.value)
+REMOVABLE = (ItemSyncState.IN_SYNC.value, ItemSyncState.CONFLICT.value)
+
+Row = list[Any]  # STAGE_COLUMNS order; print_id / print_table filled by map_rows
+_NAME = STAGE_COLUMNS.index("name")
+_BP = STAGE_COLUMNS.index("blueprint_id")
+_PRINT = STAGE_COLUMNS.index("print_id")
+_TABLE = STAGE_COLUMNS.index("print_table")
+_DONE = object()
+
+
+def product_row(p: Any) -> Row:
+    """A client ``Product`` as a stage row. Name and currency are cut to their column sizes."""
+    return [
+        p.id, p.blueprint_id, None, "", p.name_en[:255], p.game_id, p.category_id, p.expansion_id,
+        p.quantity, p.price_cents, p.currency[:3], json.dumps(p.properties, separators=(",", ":"), sort_keys=True),
+        p.description, p.user_data_field, p.graded,
+    ]
+
+
+def export_chunks(products: Iterator[Any], chunk_size: int, *, prefetch: int = 2,
+                  on_idle: Callable[[], None] | None = None, idle_seconds: float = 10.0) -> Iterator[list[Row]]:
+    """Chunks of rows from ``products`` (the client's export iterator), parsed in a producer thread.
+
+    Exceptions of the stream (CardTrader errors, limiter waits, a truncated body) are re-raised
+    here, in the consumer. If the consumer stops early the producer is told to stop and the
+    export's connection is closed. ``on_idle`` runs every ``idle_seconds`` the consumer waits (a
+    slow export must still heartbeat, or its lease would expire before the first byte).
+    """
+    q: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            chunk: dict[int, Row] = {}
+            for p in products:
+                chunk[p.id] = product_row(p)
+                if len(chunk) >= chunk_size:
+                    if not put(list(chunk.values())):
+                        return
+                    chunk = {}
+            if chunk and not put(list(chunk.values())):
+                return
+            put(_DONE)
+        except BaseException as exc:
+            put(exc)
+        finally:
+            close = getattr(products, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="export-producer", daemon=True)
+    thread.start()
+    try:
+        while True:
+            try:
+                item = q.get(timeout=idle_seconds)
+            except queue.Empty:
+                if on_idle is not None:
+                    on_idle()
+                continue
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def map_rows(rows: list[Row]) -> int:
+    """Fill print_id / print_table in place (one batched lookup). Returns how many stay unmapped."""
+    mapping = map_blueprints({r[_BP] for r in rows})
+    unmapped = 0
+    for r in rows:
+        ref = mapping.get(r[_BP])
+        if ref is None:
+            unmapped += 1
+        else:
+            r[_TABLE], r[_PRINT] = ref
+    return unmapped
+
+
+@dataclass
+class UpsertCounts:
+    inserted: int = 0
+    updated: int = 0
+
+    def add(self, other: UpsertCounts) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+
+
+class StageTables:
+    """Temporary tables of one run on this connection: ``stage`` (rows) and ``seen`` (ids).
+
+    ``keep_rows=False`` (import): the stage empties at each commit, a chunk at a time.
+    ``keep_rows=True`` (reconcile): the whole export stays staged for the diff.
+    Use as a context manager; the tables are dropped on exit (and die with the session anyway).
+    """
+
+    def __init__(self, *, keep_rows: bool) -> None:
+        suffix = uuid.uuid4().hex[:12]
+        self.stage = f"brx_stage_{suffix}"
+        self.seen = f"brx_seen_{suffix}"
+        self.keep_rows = keep_rows
+        self.postgres = connection.vendor == "postgresql"
+
+    def __enter__(self) -> StageTables:
+        jsontype = "jsonb" if self.postgres else "text"
+        on_commit = "" if self.keep_rows or not self.postgres else " ON COMMIT DELETE ROWS"
+        with connection.cursor() as cur:
+            cur.execute(
+                f"CREATE TEMPORARY TABLE {self.stage} ("
+                " product_id bigint NOT NULL, blueprint_id integer NOT NULL, print_id bigint NULL,"
+                " print_table varchar(32) NOT NULL, name varchar(255) NOT NULL, game_id integer NULL,"
+                " category_id integer NULL, expansion_id integer NULL, quantity integer NOT NULL,"
+                f" price_cents integer NOT NULL, currency varchar(3) NOT NULL, properties {jsontype} NOT NULL,"
+                f" description text NOT NULL, user_data_field text NOT NULL, graded boolean NOT NULL){on_commit}"
+            )
+            cur.execute(f"CREATE TEMPORARY TABLE {self.seen} (product_id bigint PRIMARY KEY)")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            with connection.cursor() as cur:
+                cur.execute(f"DROP TABLE IF EXISTS {self.stage}")
+                cur.execute(f"DROP TABLE IF EXISTS {self.seen}")
+        except Exception:  # noqa: S110 - the session's end drops them anyway; never mask the real error
+            pass
+
+    # ------------------------------------------------------------------ writing rows
+
+    def load(self, rows: list[Row]) -> None:
+        """Stage rows (COPY on PostgreSQL) and remember their ids as seen. Call inside a transaction."""
+        cols = ", ".join(STAGE_COLUMNS)
+        with connection.cursor() as cur:
+            if not self.keep_rows:  # normally already empty (ON COMMIT DELETE ROWS), but not in one long transaction
+                cur.execute(f"DELETE FROM {self.stage}")
+            if self.postgres:
+                with cur.cursor.copy(f"COPY {self.stage} ({cols}) FROM STDIN") as copy:
+                    for r in rows:
+                        copy.write_row(r)
+            else:
+                marks = ", ".join(["%s"] * len(STAGE_COLUMNS))
+                cur.executemany(f"INSERT INTO {self.stage} ({cols}) VALUES ({marks})", rows)
+            if not self.keep_rows:
+                cur.execute(self._seen_sql())
+
+    def finish_seen(self) -> None:
+        """For a kept stage (reconcile): fill ``seen`` from it once, at the end."""
+        if self.keep_rows:
+            with connection.cursor() as cur:
+                cur.execute(self._seen_sql())
+
+    def _seen_sql(self) -> str:
+        # "WHERE true" lets SQLite parse an upsert whose source is a SELECT.
+        return (f"INSERT INTO {self.seen} (product_id) SELECT DISTINCT product_id FROM {self.stage} "
+                "WHERE true ON CONFLICT (product_id) DO NOTHING")
+
+
+def _changed_predicate(target: str, source: str) -> str:
+    parts = [f"{target}.{c} IS DISTINCT FROM {source}.{c}" for c in COMPARED]
+    parts.append(f"{target}.sync_state IS DISTINCT FROM '{ItemSyncState.IN_SYNC.value}'")
+    return "(" + " OR ".join(parts) + ")"
+
+
+def upsert_from_stage(stage: StageTables, seller_id: Any, now: datetime, *, where: str = "") -> UpsertCounts:
+    """Insert new products and update changed ones from the stage, set-based, in one statement.
+
+    ``where`` narrows the staged rows (reconcile applies only what its diff selected).
+    """
+    cols = ", ".join(STAGE_COLUMNS)
+    src_cols = ", ".join(f"s.{c}" for c in STAGE_COLUMNS)
+    states = ", ".join(f"'{s}'" for s in OVERWRITABLE)
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in COMPARED)
+    insert = (
+        f"INSERT INTO {ITEMS} (seller_id, {cols}, sync_state, version, last_synced_at, created_at, updated_at) "
+        f"SELECT %s, {src_cols}, '{ItemSyncState.IN_SYNC.value}', 1, %s, %s, %s FROM {stage.stage} s "
+        f"WHERE true {where} "
+        f"ON CONFLICT (seller_id, product_id) DO UPDATE SET {sets}, "
+        f"sync_state = '{ItemSyncState.IN_SYNC.value}', version = {ITEMS}.version + 1, "
+        f"last_synced_at = EXCLUDED.last_synced_at, updated_at = EXCLUDED.updated_at "
+        f"WHERE {ITEMS}.sync_state IN ({states}) AND {_changed_predicate(ITEMS, 'EXCLUDED')}"
+    )
+    params = [str(seller_id), now, now, now]
+    with connection.cursor() as cur:
+        if stage.postgres:
+            cur.execute(
+                f"WITH up AS ({insert} RETURNING (xmax = 0) AS ins) "
+                "SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM up",
+                params,
+            )
+            inserted, updated = cur.fetchone()
+            return UpsertCounts(int(inserted), int(updated))
+        cur.execute(f"SELECT count(*) FROM {ITEMS} WHERE seller_id = %s", [str(seller_id)])
+        before = cur.fetchone()[0]
+        cur.execute(insert, params)
+        touched = cur.rowcount
+        cur.execute(f"SELECT count(*) FROM {ITEMS} WHERE seller_id = %s", [str(seller_id)])
+        inserted = cur.fetchone()[0] - before
+        return UpsertCounts(inserted, max(0, touched - inserted))
+
+
+def mark_removed(stage: StageTables, seller_id: Any, now: datetime, *, where: str = "") -> int:
+    """Items CardTrader no longer lists → removed_remote, quantity 0. Only after a complete export."""
+    removable = ", ".join(f"'{s}'" for s in REMOVABLE)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"UPDATE {ITEMS} SET sync_state = '{ItemSyncState.REMOVED_REMOTE.value}', quantity = 0, "
+            f"version = version + 1, last_synced_at = %s, updated_at = %s "
+            f"WHERE seller_id = %s AND sync_state IN ({removable}) {where} "
+            f"AND NOT EXISTS (SELECT 1 FROM {stage.seen} z WHERE z.product_id = {ITEMS}.product_id)",
+            [now, now, str(seller_id)],
+        )
+        return cur.rowcount
+
