@@ -43,6 +43,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "brxsync.api.middleware.RequestIdMiddleware",
+    "brxsync.observability.context.ObservabilityMiddleware",
     "brxsync.api.middleware.ErrorEnvelopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -242,16 +243,24 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Observability -------------------------------------------------------------------------
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# Logs: structlog over stdlib, JSON lines (or console), context and redaction in every process.
+# Django runs LOGGING_CONFIG once per process inside django.setup(); ours also connects the
+# Celery context signals and, when OTEL_EXPORTER_OTLP_ENDPOINT is set, tracing (brxsync/tracing.py).
+from brxsync import features as _features  # noqa: E402
+from brxsync.observability.logs import build_logging_dict as _build_logging_dict  # noqa: E402
+
+ENVIRONMENT = env.str("ENVIRONMENT", default="production")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOG_FORMAT = env.str("LOG_FORMAT", default="console" if DEBUG else "json")
+LOGGING_CONFIG = "brxsync.observability.bootstrap.configure"
+LOGGING = _build_logging_dict(LOG_LEVEL, LOG_FORMAT)
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-}
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="brx-sync")
+# Celery workers serve their own metrics on this port (0 = off); see brxsync/metrics.py.
+METRICS_WORKER_PORT = env.int("METRICS_WORKER_PORT", default=0)
+FEATURE_FLAGS = _features.from_env(env)
 
 # --- Static files, i18n, security ----------------------------------------------------------
 STATIC_URL = "static/"

@@ -1,0 +1,184 @@
+"""One place that keeps secrets out of every log line, whoever wrote the call.
+
+Call sites are not trusted to remember: a ``logger.info("%s", headers)`` in a library, an
+exception message that echoes a request, a ``repr`` of a settings row. So redaction runs on the
+finished record, twice over:
+
+* ``redact_event`` is the last structlog processor before rendering, for structlog events and
+  for stdlib records alike (both go through ``ProcessorFormatter``);
+* ``RedactingFilter`` sits on every handler ``brxsync.observability.logs`` installs, so a record
+  is already clean when another formatter (or Sentry's logging breadcrumbs) sees it.
+
+Three nets, widest last: values under a sensitive *key* are dropped whole; strings are scanned
+for credential *shapes* (Bearer / Api-Key / JWT / Fernet token / base64 HMAC / ``secret=...``);
+and literal secret *values* registered at runtime (``register_secret``) are cut out wherever
+they appear, which is the only way to catch a random shared secret that has no shape.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+REDACTED = "[REDACTED]"
+
+# Keys whose value is a secret whatever it looks like (compared lower-case, "-" as "_").
+_SENSITIVE_KEY = re.compile(
+    r"(^|_)(token|cardtrader_token|access_token|refresh_token|secret|shared_secret|client_secret|password|passwd"
+    r"|authorization|proxy_authorization|signature|http_signature|http_authorization|api_key|apikey|cookie"
+    r"|set_cookie|http_cookie|session|sessionid|csrftoken|fernet_keys|secret_key|dsn|private_key)$"
+)
+# Keys that contain a sensitive word but hold no secret (counts, flags, ids of things).
+_ALLOWED_KEYS = frozenset({"token_count", "tokens_consumed", "webhook_id", "has_token", "signature_valid"})
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Authorization header values, with any scheme we use or receive.
+    (re.compile(r"(?i)\b(bearer|api-key|token|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + REDACTED),
+    # JWTs (CardTrader tokens and Ebartex seller tokens are JWTs): header.payload[.signature]
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}(?:\.[A-Za-z0-9_-]*)?"), REDACTED),
+    # Fernet tokens (our ciphertexts start with version byte 0x80 -> "gAAAAA").
+    (re.compile(r"\bgAAAAA[A-Za-z0-9_-]{20,}={0,2}"), REDACTED),
+    # A base64 HMAC-SHA256 (CardTrader's Signature header value): 43 chars + one "=".
+    (re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{43}=(?![A-Za-z0-9+/=])"), REDACTED),
+    # key=value / key: value / "key": "value" for sensitive keys inside free text.
+    (
+        re.compile(
+            r"(?i)([\"']?\b(?:[a-z_]*token|[a-z_]*secret|password|authorization|signature|api[_-]?key|cookie)"
+            r"[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\])([^\s\"',;}&]{4,})"
+        ),
+        r"\1" + REDACTED,
+    ),
+)
+
+_MAX_KNOWN = 512
+_MIN_KNOWN_LEN = 8
+
+
+class _KnownSecrets:
+    """Literal secret values seen by this process (bounded LRU), matched as one compiled regex."""
+
+    def __init__(self) -> None:
+        self._values: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, value: str) -> None:
+        if not value or len(value) < _MIN_KNOWN_LEN:
+            return  # short values would redact ordinary words; shapes and keys still apply
+        with self._lock:
+            if value in self._values:
+                self._values.move_to_end(value)
+                return
+            self._values[value] = None
+            while len(self._values) > _MAX_KNOWN:
+                self._values.popitem(last=False)
+            # Longest first, so a secret that contains another is cut whole.
+            ordered = sorted(self._values, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+    def discard(self, value: str) -> None:
+        with self._lock:
+            if self._values.pop(value, 1) is None:
+                ordered = sorted(self._values, key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(v) for v in ordered)) if ordered else None
+
+    @property
+    def pattern(self) -> re.Pattern[str] | None:
+        return self._pattern
+
+
+_known = _KnownSecrets()
+
+
+def register_secret(value: str | None) -> None:
+    """Make this process redact ``value`` wherever it appears from now on.
+
+    For secrets with no recognisable shape (a CardTrader shared secret, a sandbox token): the
+    place that decrypts a secret registers it, so even an unkeyed mention is cut.
+    """
+    if value:
+        _known.add(str(value))
+
+
+def forget_secret(value: str) -> None:
+    _known.discard(value)
+
+
+def is_sensitive_key(key: object) -> bool:
+    k = str(key).lower().replace("-", "_")
+    return k not in _ALLOWED_KEYS and bool(_SENSITIVE_KEY.search(k))
+
+
+def redact_text(text: str) -> str:
+    if not text:
+        return text
+    known = _known.pattern
+    if known is not None:
+        text = known.sub(REDACTED, text)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_value(value: Any, _depth: int = 0) -> Any:
+    """``value`` with secrets removed; containers are copied, never mutated in place."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if _depth > 6 or value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, bytes):
+        return redact_text(value.decode("utf-8", "replace"))
+    if isinstance(value, Mapping):
+        return {k: (REDACTED if is_sensitive_key(k) else redact_value(v, _depth + 1)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_value(v, _depth + 1) for v in value]
+    return value  # rendered later by the JSON/console renderer; strings are caught then
+
+
+def redact_event(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: run last before the renderer (after exception formatting)."""
+    for key, value in list(event_dict.items()):
+        if key != "event" and is_sensitive_key(key):
+            event_dict[key] = REDACTED
+        elif isinstance(value, str | bytes | Mapping | list | tuple | set | frozenset):
+            event_dict[key] = redact_value(value)
+        elif value is not None and not isinstance(value, bool | int | float):
+            # Objects (exceptions, models, requests) are rendered with str()/repr() by the
+            # renderer; render them here so the text is scanned.
+            event_dict[key] = redact_text(str(value))
+    return event_dict
+
+
+_RECORD_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class RedactingFilter(logging.Filter):
+    """Cleans a stdlib record in place: message, args, exception text and ``extra`` fields."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, dict) and hasattr(record, "_logger"):
+            return True  # a structlog event: ``redact_event`` already ran in its chain
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not lose the record
+            message = str(record.msg)
+        record.msg = redact_text(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+            # The formatted text replaces the live traceback, whose locals and message would
+            # otherwise be formatted again (unredacted) by the next formatter.
+            record.exc_info = None
+        for key, value in list(record.__dict__.items()):
+            if key in _RECORD_STANDARD or key.startswith("_"):
+                continue
+            if is_sensitive_key(key):
+                record.__dict__[key] = REDACTED
+            elif isinstance(value, str | bytes | Mapping | list | tuple):
+                record.__dict__[key] = redact_value(value)
+        return True

@@ -1,0 +1,109 @@
+"""OpenTelemetry tracing: Django, Celery, requests, Redis and every SQL query.
+
+Off unless ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set: then nothing here is imported by the
+request path, no instrumentation is installed and the log processor checks one boolean.
+
+When on, the Celery instrumentation writes the W3C trace context into each task's message
+headers at publish time and resumes it at ``task_prerun``, so the task enqueued by a request
+is a child span of that request's trace (tested with an in-memory exporter). SQL spans come
+from a Django ``execute_wrapper`` installed on every new connection rather than the psycopg
+instrumentation: that package has no 0.66b2 release matching the SDK pinned here (0.66b1 pins
+``opentelemetry-instrumentation==0.66b1``), and the wrapper covers the MySQL catalogue too.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+_enabled = False
+_provider: Any = None
+
+
+def enabled() -> bool:
+    return _enabled
+
+
+def current_ids() -> tuple[str, str] | None:
+    """(trace_id, span_id) of the active span as hex, or None outside any span."""
+    from opentelemetry import trace
+
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None
+    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
+
+
+def configure(exporter: Any = None, *, service_name: str | None = None) -> Any:
+    """Install the tracer provider and instrumentations once per process.
+
+    ``exporter`` defaults to OTLP over HTTP at ``OTEL_EXPORTER_OTLP_ENDPOINT`` (the exporter reads
+    the standard OTEL_* variables itself: headers, timeout, compression). Tests pass an
+    in-memory exporter, exported synchronously so spans are visible at once.
+    """
+    global _enabled, _provider
+    if _enabled:
+        return _provider
+    from django.conf import settings
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+    resource = Resource.create({
+        "service.name": service_name or settings.OTEL_SERVICE_NAME,
+        "deployment.environment": settings.ENVIRONMENT,
+    })
+    provider = TracerProvider(resource=resource)
+    if exporter is None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    else:
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+
+    # Health probes and scrapes would drown the traces; the request hook never records bodies.
+    DjangoInstrumentor().instrument(excluded_urls="health/live,health/ready,metrics")
+    CeleryInstrumentor().instrument()
+    RequestsInstrumentor().instrument()  # CardTrader calls: URL and status, never headers
+    RedisInstrumentor().instrument()
+    _install_sql_spans()
+    _provider = provider
+    _enabled = True
+    logger.info("tracing enabled", extra={"exporter": type(exporter).__name__ if exporter else "otlp-http"})
+    return provider
+
+
+def _install_sql_spans() -> None:
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_add_sql_wrapper, weak=False, dispatch_uid="brx-sql-spans")
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        _add_sql_wrapper(connection=conn)
+
+
+def _add_sql_wrapper(sender: Any = None, connection: Any = None, **_: Any) -> None:
+    if connection is not None and _sql_span not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_sql_span)
+
+
+def _sql_span(execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+    from opentelemetry import trace
+
+    connection = context["connection"]
+    verb = sql.lstrip().split(None, 1)[0].upper() if sql else "SQL"
+    tracer = trace.get_tracer("brxsync.db")
+    with tracer.start_as_current_span(
+        f"{verb} {connection.alias}", kind=trace.SpanKind.CLIENT,
+        attributes={"db.system.name": connection.vendor, "db.namespace": connection.alias,
+                    "db.query.text": sql[:2000]},  # parameters are never recorded
+    ):
+        return execute(sql, params, many, context)
