@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import queue
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -181,18 +185,63 @@ def webhook_receive(*, sync_settings: SyncSettings, body: bytes, signature: str 
         with transaction.atomic():
             event_id = _insert_if_new(values)
             if event_id is not None and state == WebhookState.RECEIVED:
-                transaction.on_commit(lambda: dispatch_apply([event_id]))
+                transaction.on_commit(lambda: hand_off.submit([event_id]))
     except DataError:
         # e.g. a NUL character, which PostgreSQL's jsonb refuses: nothing was stored.
         raise WebhookRejected(400, "invalid_delivery", "The payload cannot be stored (bad characters or range).")
     return Receipt(event_id=event_id, delivery_id=delivery.delivery_id, state=state, duplicate=event_id is None)
 
 
-def dispatch_apply(event_ids: list[int]) -> None:
-    """Hand deliveries to the high-priority queue; a broker failure is logged, never raised.
+class _HandOff:
+    """A per-process background publisher, so no webhook response waits on the broker.
 
-    The delivery is already stored, so a lost hand-off only delays it until the sweeper runs.
-    ``retry=False`` keeps an outage from holding CardTrader's request open.
+    With Redis unreachable a publish takes seconds (client retries); CardTrader's request must
+    not. The delivery is already committed, so anything this drops — a full queue, a broker
+    marked down after a failure, a process that dies with items queued — the sweeper re-sends.
+    Started lazily and per pid, so gunicorn's forked workers each get their own thread.
+    """
+
+    MAX_QUEUED = 10_000
+    DOWN_FOR_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self._pid = 0
+        self._queue: queue.Queue[list[int]] = queue.Queue(self.MAX_QUEUED)
+        self._lock = threading.Lock()
+        self._down_until = 0.0
+
+    def submit(self, event_ids: list[int]) -> None:
+        if time.monotonic() < self._down_until:
+            return  # broker known down: the sweeper will dispatch these
+        self._ensure_thread()
+        try:
+            self._queue.put_nowait(event_ids)
+        except queue.Full:
+            logger.warning("webhook hand-off queue full; %d deliveries left to the sweeper", len(event_ids))
+
+    def _ensure_thread(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid != os.getpid():
+                self._queue = queue.Queue(self.MAX_QUEUED)
+                threading.Thread(target=self._run, name="webhook-hand-off", daemon=True).start()
+                self._pid = os.getpid()
+
+    def _run(self) -> None:
+        while True:
+            event_ids = self._queue.get()
+            if time.monotonic() < self._down_until or not dispatch_apply(event_ids):
+                self._down_until = max(self._down_until, time.monotonic() + self.DOWN_FOR_SECONDS)
+
+
+hand_off = _HandOff()
+
+
+def dispatch_apply(event_ids: list[int]) -> bool:
+    """Publish apply tasks; False (logged, never raised) when the broker refused one.
+
+    The deliveries are stored, so a failed hand-off only delays them until the sweeper runs.
     """
     from syncops.tasks.webhooks import webhook_apply
 
@@ -201,6 +250,8 @@ def dispatch_apply(event_ids: list[int]) -> None:
             webhook_apply.apply_async(args=[event_id], retry=False)
         except Exception:
             logger.warning("webhook %s: broker hand-off failed; the sweeper will retry", event_id, exc_info=True)
+            return False
+    return True
 
 
 def webhook_sweep(*, older_than_seconds: int = SWEEP_AFTER_SECONDS, limit: int = 1000) -> int:
