@@ -338,6 +338,7 @@ class PushRun:
         self.batch = batch_size_for(sync)
         self.report = report
         self.job_poll_seconds = float(_setting("PUSH_JOB_POLL_SECONDS", 30.0))
+        self.job_poll_interval = float(_setting("PUSH_JOB_POLL_INTERVAL", 1.05))
 
     # -- bulk calls ------------------------------------------------------------------------------
     def _send_bulk(self, kind: str, groups: list[Group]) -> list[tuple[str, list[Group]]]:
@@ -428,11 +429,18 @@ class PushRun:
         """Read jobs until each finished (or the poll budget is spent: then resume later)."""
         deadline = time.monotonic() + self.job_poll_seconds
         waiting = list(jobs)
+        last_poll = 0.0
         while waiting:
             uuid, chunk, kind = waiting.pop(0)
+            # CardTrader allows one job read per second; the guard meters it, and this keeps a
+            # run from spinning on a job that is still pending even under a permissive guard.
+            pause = self.job_poll_interval - (time.monotonic() - last_poll)
+            if pause > 0:
+                time.sleep(pause)
             try:
                 job = self.client.get_job(uuid, priority=Priority.HIGH, max_wait=1.5)
                 self.report.requests += 1
+                last_poll = time.monotonic()  # from the answer: the server saw the call before it
             except LIMITER_EXCEPTIONS as exc:
                 raise Stop(_limiter_wait(exc), str(exc)) from exc
             except ct.NotFound:

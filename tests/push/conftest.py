@@ -61,6 +61,9 @@ class Workers:
             CARDTRADER_API_BASE=sandbox.api_base,
             CELERY_BROKER_URL=PUSH_BROKER_URL,
             CARDTRADER_WRITE_TIMEOUT="2",
+            # A hair under CardTrader's 1 job read per second, so clock jitter between our bucket
+            # and CardTrader's window never turns the last poll of a second into a 429.
+            RATE_LIMIT_JOBS_PER_SECOND="0.9",
             PYTHONUNBUFFERED="1",
             **(extra_env or {}),
         )
