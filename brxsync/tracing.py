@@ -21,6 +21,38 @@ _enabled = False
 _provider: Any = None
 
 
+class _Switch:
+    """The provider's one span processor, forwarding to the current exporter's processor.
+
+    OpenTelemetry lets a process set its tracer provider once and never remove a processor;
+    this indirection lets ``disable`` (and a test's second ``configure``) swap exporters."""
+
+    def __init__(self) -> None:
+        self.delegate: Any = None
+
+    def replace(self, delegate: Any) -> None:
+        old, self.delegate = self.delegate, delegate
+        if old is not None:
+            old.shutdown()
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        if self.delegate is not None:
+            self.delegate.on_start(span, parent_context=parent_context)
+
+    def on_end(self, span: Any) -> None:
+        if self.delegate is not None:
+            self.delegate.on_end(span)
+
+    def shutdown(self) -> None:
+        self.replace(None)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.delegate.force_flush(timeout_millis) if self.delegate is not None else True
+
+
+_switch = _Switch()
+
+
 def enabled() -> bool:
     return _enabled
 
@@ -59,14 +91,17 @@ def configure(exporter: Any = None, *, service_name: str | None = None) -> Any:
         "service.name": service_name or settings.OTEL_SERVICE_NAME,
         "deployment.environment": settings.ENVIRONMENT,
     })
-    provider = TracerProvider(resource=resource)
+    # The global provider can be set once per process: a later configure (tests) adds to it.
+    provider = _provider or TracerProvider(resource=resource)
     if exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        _switch.replace(BatchSpanProcessor(OTLPSpanExporter()))
     else:
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
+        _switch.replace(SimpleSpanProcessor(exporter))
+    if _provider is None:
+        provider.add_span_processor(_switch)
+        trace.set_tracer_provider(provider)
 
     # Health probes and scrapes would drown the traces; the request hook never records bodies.
     DjangoInstrumentor().instrument(excluded_urls="health/live,health/ready,metrics")
@@ -78,6 +113,28 @@ def configure(exporter: Any = None, *, service_name: str | None = None) -> Any:
     _enabled = True
     logger.info("tracing enabled", extra={"exporter": type(exporter).__name__ if exporter else "otlp-http"})
     return provider
+
+
+def disable() -> None:
+    """Remove every instrumentation (tests; a process normally keeps tracing for its life)."""
+    global _enabled
+    if not _enabled:
+        return
+    from django.db import connections
+    from django.db.backends.signals import connection_created
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
+    for instrumentor in (DjangoInstrumentor(), CeleryInstrumentor(), RequestsInstrumentor(), RedisInstrumentor()):
+        instrumentor.uninstrument()
+    connection_created.disconnect(dispatch_uid="brx-sql-spans")
+    for conn in connections.all(initialized_only=True):
+        if _sql_span in conn.execute_wrappers:
+            conn.execute_wrappers.remove(_sql_span)
+    _switch.replace(None)
+    _enabled = False
 
 
 def _install_sql_spans() -> None:
