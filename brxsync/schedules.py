@@ -52,4 +52,11 @@ PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
         queue="high-priority",
         description="Delete applied/ignored/stale deliveries older than WEBHOOK_RETENTION_DAYS; failed ones stay.",
     ),
+    PeriodicTaskSpec(
+        name="schedule seller reconciliations",
+        task="syncops.tasks.schedule_reconciliations",
+        every_seconds=3600,
+        description="Queue each due seller's reconcile (RECONCILE_INTERVAL_SECONDS) at a hash-derived offset within "
+        "the hour, so sellers never all hit CardTrader at once.",
+    ),
 )

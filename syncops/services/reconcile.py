@@ -20,15 +20,18 @@ changes nothing.
 # ruff: noqa: S608 - table and column names are our own constants or generated ids, never input
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from inventory.models import ItemSyncState, SyncSettings, User
+from inventory.models import ConnectionState, ItemSyncState, SyncSettings, SyncStatus, User
 from syncops.models import OperationKind, SyncOperation
 from syncops.services.imports import stream_export
 from syncops.services.stock_stage import (
@@ -40,7 +43,14 @@ from syncops.services.stock_stage import (
     mark_removed,
     upsert_from_stage,
 )
-from syncops.services.sync_runs import BulkRun, RunOutcome, run_operation, start_operation
+from syncops.services.sync_runs import (
+    BULK_KINDS,
+    BulkRun,
+    RunOutcome,
+    SyncStartRefused,
+    run_operation,
+    start_operation,
+)
 
 OTHER_FIELDS = ("description", "user_data_field", "graded", "blueprint_id", "name", "game_id", "category_id",
                 "expansion_id", "print_id", "print_table")
@@ -164,3 +174,48 @@ def reconcile_run(operation_id: int, *, client: Any = None) -> RunOutcome:
     op = SyncOperation.objects.filter(pk=operation_id).only("payload").first()
     dry_run = bool(op and op.payload.get("dry_run"))
     return run_operation(operation_id, lambda run, sync: reconcile_body(run, sync, dry_run=dry_run, client=client))
+
+
+# ----------------------------------------------------------------------------------- schedule
+
+def reconcile_interval() -> int:
+    return int(getattr(settings, "RECONCILE_INTERVAL_SECONDS", 6 * 3600))
+
+
+def reconcile_spread() -> int:
+    """The window beat spreads sellers over; also how often beat runs. Kept below the broker's
+    longest safe countdown (CELERY_MAX_COUNTDOWN_SECONDS)."""
+    cap = int(getattr(settings, "CELERY_MAX_COUNTDOWN_SECONDS", 3600))
+    return max(60, min(cap, int(getattr(settings, "RECONCILE_SPREAD_SECONDS", 3600))))
+
+
+def reconcile_offset(seller_id: Any, spread: int | None = None) -> int:
+    """The seller's fixed slot within the spread window (a hash, so it never moves between beats
+    and 10,000 sellers land evenly instead of all at once)."""
+    digest = hashlib.blake2b(str(seller_id).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % (spread or reconcile_spread())
+
+
+def reconcile_due_sellers() -> list[Any]:
+    """Connected, unpaused, already-imported sellers with no import/reconcile started within
+    ``interval - spread`` (so each is reconciled about once per interval)."""
+    since = timezone.now() - timedelta(seconds=max(0, reconcile_interval() - reconcile_spread()))
+    recent = SyncOperation.objects.filter(seller_id=OuterRef("user_id"), kind__in=BULK_KINDS, created_at__gte=since)
+    return list(
+        SyncSettings.objects.filter(connection_state=ConnectionState.CONNECTED, paused=False,
+                                    sync_status__in=(SyncStatus.ACTIVE, SyncStatus.ERROR))
+        .exclude(token_encrypted="").filter(~Exists(recent)).values_list("user_id", flat=True)
+    )
+
+
+def reconcile_scheduled(seller_id: Any) -> RunOutcome | None:
+    """Beat's reconcile of one seller: start it (skipped if the seller is busy, paused or gone) and
+    run it here, on the bulk-sync worker that picked this task up."""
+    seller = User.objects.filter(pk=seller_id).first()
+    if seller is None:
+        return None
+    try:
+        op = reconcile_start(seller=seller, actor="beat", dispatch=False)
+    except SyncStartRefused:
+        return None
+    return reconcile_run(op.pk)

@@ -13,6 +13,7 @@ from django.db import connections
 
 from cardtrader_sandbox.catalogue import catalogue as sandbox_catalogue
 from inventory.catalogue_mapping import clear_local_cache
+from tests.api.conftest import jwt_settings, make_token, rsa_keys, seller_client  # noqa: F401 (API test fixtures)
 from tests.catalogue_schema import TABLES, load_prints
 
 PRINT_ID_BASE = 100_000
@@ -43,6 +44,16 @@ def _isolated_mapping_cache(settings) -> None:
     clear_local_cache()
     yield
     clear_local_cache()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_limiter(settings, monkeypatch) -> None:
+    """The real Redis limiter, under keys of this test alone: the shared CardTrader breaker on the
+    shared Redis must not be opened (or be open) because of another suite's fault injection."""
+    import ratelimit
+
+    settings.RATE_LIMIT_KEY_PREFIX = f"rl-imports-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setattr(ratelimit, "_default", None)
 
 
 @pytest.fixture

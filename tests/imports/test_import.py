@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from inventory.models import InventoryItem, ItemSyncState, SyncSettings, SyncStatus
-from syncops.models import OperationState, SyncOperation
+from syncops.models import OperationState
 from syncops.services.imports import import_run, import_start
 from tests.imports.conftest import assert_within_budget, export_by_id
 
