@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 
 
@@ -42,24 +41,10 @@ class CursorPage(CursorPagination):
         return limit
 
 
-PAGINATION_PARAMETERS = [
-    OpenApiParameter("cursor", str, OpenApiParameter.QUERY, description="Opaque cursor from next / previous"),
-    OpenApiParameter(
-        "limit", {"type": "integer", "minimum": 1, "maximum": CursorPage.max_page_size}, OpenApiParameter.QUERY,
-        description=f"Page size, 1..{CursorPage.max_page_size} (default {CursorPage.page_size})",
-    ),
-]
-
-
-def page_of(item_serializer: type[serializers.Serializer]) -> type[serializers.Serializer]:
-    """The schema of a cursor page of ``item_serializer`` (for ``extend_schema(responses=...)``)."""
-    name = item_serializer.__name__.removesuffix("Serializer") + "Page"
-    return type(
-        name,
-        (serializers.Serializer,),
-        {
-            "next": serializers.URLField(allow_null=True),
-            "previous": serializers.URLField(allow_null=True),
-            "results": item_serializer(many=True),
-        },
-    )
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        params = super().get_schema_operation_parameters(view)
+        for param in params:
+            if param["name"] == self.page_size_query_param:
+                param["schema"].update({"minimum": 1, "maximum": self.max_page_size})
+                param["description"] = f"Page size, 1..{self.max_page_size} (default {self.page_size})"
+        return params

@@ -6,6 +6,8 @@
 - ``SellerScopedView``: for ``<uuid:seller_uuid>`` URLs; another seller's id is a 404;
   ``self.get_seller()`` gives the seller row.
 - ``accepted(operation_id)``: the contract's ``202 {"operation_id": ...}`` answer.
+- Lists: ``self.paginate(queryset, Serializer)`` answers a cursor page; declare the response as
+  ``Serializer(many=True)`` and the schema shows the page and its ``cursor``/``limit`` params.
 
 A "seller-scoped, idempotent, 202 with operation id" endpoint is therefore::
 
@@ -29,6 +31,7 @@ from rest_framework.views import APIView
 
 from brxsync.api import idempotency
 from brxsync.api.authentication import ApiKeyAuthentication, JWTAuthentication, caller_id
+from brxsync.api.pagination import CursorPage
 from brxsync.api.permissions import ActsForSeller, IsSellerOrService
 from brxsync.api.schema import ApiAutoSchema
 
@@ -49,8 +52,16 @@ class ApiView(APIView):
     authentication_classes = [JWTAuthentication, ApiKeyAuthentication]
     permission_classes = [IsSellerOrService]
     schema = ApiAutoSchema()
+    # Every list is a cursor page: with this set, a view declaring ``responses={200: X(many=True)}``
+    # is documented as ``{"next", "previous", "results": [X]}`` with ``cursor``/``limit``.
+    pagination_class = CursorPage
     idempotent = True  # set False only for endpoints whose callers cannot send the header
     error_statuses: tuple[int, ...] = ()  # extra documented error statuses (404, 409...)
+
+    def paginate(self, queryset: Any, serializer_class: type[serializers.Serializer]) -> Response:
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(queryset, self.request, view=self)
+        return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
     def _handler(self, request: Request) -> Any:
         method = request.method.lower()

@@ -17,6 +17,9 @@ from syncops.apis.operations import OperationSerializer
 class ConnectionSerializer(serializers.Serializer):
     """The CardTrader connection, never its token or shared secret."""
 
+    class Meta:
+        ref_name = "ConnectionStatus"
+
     state = serializers.ChoiceField(ConnectionState.choices, source="connection_state")
     connected_at = serializers.DateTimeField(allow_null=True)
     cardtrader_user_id = serializers.IntegerField(allow_null=True)

@@ -11,7 +11,6 @@ from rest_framework.response import Response
 
 from brxsync.api.authentication import caller_id
 from brxsync.api.exceptions import Conflict
-from brxsync.api.pagination import PAGINATION_PARAMETERS, CursorPage, page_of
 from brxsync.api.permissions import seller_scope
 from brxsync.api.views import ApiView, OperationAcceptedSerializer, SellerScopedView, accepted
 from syncops.models import OperationKind, OperationState, SyncOperation
@@ -119,8 +118,8 @@ class OperationRetryApi(ApiView):
 class SellerOperationListApi(SellerScopedView):
     @extend_schema(
         operation_id="seller_operations_list",
-        parameters=[OperationFilterSerializer, *PAGINATION_PARAMETERS],
-        responses={200: page_of(OperationSerializer)},
+        parameters=[OperationFilterSerializer],
+        responses={200: OperationSerializer(many=True)},
         tags=["operations"],
     )
     def get(self, request: Request, seller_uuid: Any) -> Response:
@@ -136,6 +135,4 @@ class SellerOperationListApi(SellerScopedView):
             created_before=f.get("created_before"),
             product_id=f.get("product_id"),
         )
-        paginator = CursorPage()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(OperationSerializer(page, many=True).data)
+        return self.paginate(qs, OperationSerializer)

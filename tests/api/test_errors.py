@@ -121,7 +121,9 @@ def test_forced_500_in_an_api_view(test_urls, service_client, seller, caplog):
     assert response["X-Request-ID"] == "req-abc.123"
     assert "hunter2" not in response.content.decode()
     # The trace is in the log, with the request id, for whoever reads the report.
-    assert any("req-abc.123" in r.getMessage() and r.exc_info for r in caplog.records)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and "req-abc.123" in r.getMessage()]
+    assert errors
+    assert "RuntimeError" in caplog.text and "secret internal detail" in caplog.text
 
 
 def test_forced_500_after_a_write_rolls_it_back(test_urls, service_client, seller):
