@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from . import inventory, orders
 from .inventory import ItemError
+from .replies import Reply
 from .state import Account
 
 if TYPE_CHECKING:
-    from .server import Reply, Sandbox
+    from .server import Sandbox
 
 
 class ControlError(Exception):
@@ -54,8 +55,6 @@ class ControlAPI:
         ]
 
     def handle(self, method: str, path: str, query: dict[str, str], raw: bytes) -> Reply:
-        from .server import Reply
-
         try:
             body = json.loads(raw) if raw.strip() else {}
         except ValueError:
@@ -64,7 +63,8 @@ class ControlAPI:
             found = pattern.fullmatch(path.rstrip("/"))
             if m == method and found:
                 try:
-                    return Reply(200, handler(query, body, *found.groups()))
+                    result = handler(query, body, *found.groups())
+                    return result if isinstance(result, Reply) else Reply(200, result)
                 except ControlError as err:
                     return Reply(err.status, {"error": err.message})
                 except ItemError as err:
@@ -113,12 +113,12 @@ class ControlAPI:
                                      game=body.get("game", "mtg"))
         return {"created": created}
 
-    def products(self, q: dict, body: Any, uid: str) -> list:
+    def products(self, q: dict, body: Any, uid: str) -> Reply:
         world = self.app.world
         with world.lock:
             acct = self._acct(uid)
             inventory.advance_jobs(world, acct)
-            return [inventory.export_row(acct, p) for p in acct.products.values()]
+            return Reply(200, stream=self.app.export_chunks(acct, list(acct.products.values()), 0.0))
 
     def add_product(self, q: dict, body: Any, uid: str) -> dict:
         world = self.app.world
@@ -207,8 +207,9 @@ class ControlAPI:
     def request_log(self, q: dict, body: Any) -> list:
         uid = int(q["user_id"]) if q.get("user_id") else None
         since = float(q["since"]) if q.get("since") else None
-        return [e for e in list(self.app.world.request_log)
-                if (uid is None or e["user_id"] == uid) and (since is None or e["time"] >= since)]
+        keys = ("user_id", "method", "path", "query", "status", "time")
+        return [dict(zip(keys, e, strict=True)) for e in list(self.app.world.request_log)
+                if (uid is None or e[0] == uid) and (since is None or e[5] >= since)]
 
     def webhook_log(self, q: dict, body: Any) -> list:
         uid = int(q["user_id"]) if q.get("user_id") else None

@@ -226,6 +226,7 @@ def new_job(world: World, acct: Account, kind: str, items: list) -> Job:
     rate = float(world.fault("job_unprocessable_rate", acct.user_id))
     job.unprocessable = rate > 0 and random.random() < rate
     acct.jobs[job.uuid] = job
+    acct.open_jobs.append(job)
     return job
 
 
@@ -249,10 +250,14 @@ def _apply_item(world: World, acct: Account, kind: str, item: Any) -> tuple[int 
 def advance_jobs(world: World, acct: Account) -> None:
     """Apply every job whose running phase has ended. Called before anything reads the account,
     so a job's effects appear exactly when it reports completed, whether or not anyone polls it."""
+    if not acct.open_jobs:
+        return
     now = _now()
-    for job in acct.jobs.values():
-        if job.results is not None or job.state(now) in ("pending", "running"):
-            continue
+    due = [job for job in acct.open_jobs if job.state(now) not in ("pending", "running")]
+    if not due:
+        return
+    acct.open_jobs = [job for job in acct.open_jobs if job not in due]
+    for job in due:
         if job.unprocessable:
             job.results = []
             continue

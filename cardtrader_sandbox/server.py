@@ -11,7 +11,7 @@ import random
 import re
 import sys
 import time
-import uuid
+import traceback
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,46 +23,11 @@ from .catalogue import catalogue
 from .control_api import ControlAPI
 from .inventory import ItemError
 from .ratelimit import GLOBAL_BODY, RateLimiter
+from .replies import HTML_ERROR, Reply, envelope, item_error
 from .state import Account, World
 from .webhooks import WebhookDispatcher
 
 EXPORT_CHUNK_ROWS = 2_000
-HTML_ERROR = (
-    "<!DOCTYPE html>\n<html>\n<head>\n  <title>We're sorry, but something went wrong (502)</title>\n</head>\n"
-    "<body>\n  <div class=\"dialog\">\n    <h1>We're sorry, but something went wrong.</h1>\n"
-    "    <p>The server is temporarily unable to service your request. Please try again later.</p>\n"
-    "  </div>\n</body>\n</html>\n"
-)
-
-
-class Reply:
-    """A response: JSON object, raw bytes, or a streamed iterable of byte chunks."""
-
-    __slots__ = ("body", "content_type", "headers", "status", "stream")
-
-    def __init__(self, status: int, body: Any = None, *, content_type: str = "application/json; charset=utf-8",
-                 headers: dict[str, str] | None = None, stream: Iterable[bytes] | None = None) -> None:
-        self.status = status
-        self.body = body
-        self.content_type = content_type
-        self.headers = headers or {}
-        self.stream = stream
-
-
-def envelope(status: int, code: str, errors: Any, message: str) -> Reply:
-    return Reply(status, {"error_code": code, "errors": errors, "extra": {"message": message},
-                          "request_id": str(uuid.uuid4())})
-
-
-def item_error(err: ItemError) -> Reply:
-    first = next(iter(err.errors.items()), ("", [""]))
-    detail = first[1] if isinstance(first[1], list) else [json.dumps(first[1])]
-    message = f"{first[0]} {detail[0] if detail else ''}".strip()
-    if err.code == "not_found":
-        message = "Not found"
-    return envelope(err.status, err.code, err.errors, message)
-
-
 class Sandbox:
     """The application: world state, rate limiter, webhook dispatcher and the API routes."""
 
@@ -221,9 +186,9 @@ class Sandbox:
         latency = float(self.world.fault("export_latency_per_1000", acct.user_id) or 0)
         if len(products) <= EXPORT_CHUNK_ROWS and not latency:
             return Reply(200, [inventory.export_row(acct, p) for p in products])
-        return Reply(200, stream=self._export_chunks(acct, products, latency * len(products) / 1000.0))
+        return Reply(200, stream=self.export_chunks(acct, products, latency * len(products) / 1000.0))
 
-    def _export_chunks(self, acct: Account, products: list, delay: float) -> Iterable[bytes]:
+    def export_chunks(self, acct: Account, products: list, delay: float) -> Iterable[bytes]:
         """Yield the JSON array in pieces, rendering rows as they go out (never one giant string).
         The slow-export fault delays the first byte, as a slow server-side query would."""
         if delay > 0:
@@ -337,18 +302,21 @@ class Handler(BaseHTTPRequestHandler):
         path = parts.path
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         app = self.app
-        if path.startswith("/_sandbox/"):
-            reply = app.control.handle(method, path[len("/_sandbox"):], query, body)
-            self._send(reply, method)
-            return
-        if path.startswith("/api/v2/"):
-            reply = app.handle_api(method, path[len("/api/v2"):].rstrip("/") or "/", query, self.headers, body)
-            acct = app.world.by_token.get(self.headers.get("Authorization", "")[7:].strip())
-        else:
-            reply = envelope(404, "not_found", [], "Not found")
+        try:
+            if path.startswith("/_sandbox/"):
+                self._send(app.control.handle(method, path[len("/_sandbox"):], query, body), method)
+                return
+            if path.startswith("/api/v2/"):
+                reply = app.handle_api(method, path[len("/api/v2"):].rstrip("/") or "/", query, self.headers, body)
+                acct = app.world.by_token.get(self.headers.get("Authorization", "")[7:].strip())
+            else:
+                reply = envelope(404, "not_found", [], "Not found")
+                acct = None
+        except Exception:  # a sandbox bug must still answer, and loudly
+            traceback.print_exc()
+            reply = envelope(500, "internal_server_error", [], "sandbox bug: see its stderr")
             acct = None
-        app.world.request_log.append({"user_id": acct.user_id if acct else None, "method": method, "path": path,
-                                      "query": parts.query, "status": reply.status, "time": started})
+        app.world.request_log.append((acct.user_id if acct else None, method, path, parts.query, reply.status, started))
         self._send(reply, method)
 
     def _send(self, reply: Reply, method: str) -> None:

@@ -118,6 +118,7 @@ class Account:
     products: dict[int, Product] = field(default_factory=dict)
     merge_index: dict[tuple, int] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
+    open_jobs: list[Job] = field(default_factory=list)  # not yet applied
     orders: dict[int, dict] = field(default_factory=dict)  # internal order records (see orders.py)
 
     def public(self) -> dict:
@@ -160,7 +161,8 @@ class World:
             self.global_faults: dict[str, Any] = {}
             self.user_faults: dict[int, dict[str, Any]] = {}
             self.bursts: dict[int | None, int] = {}
-            self.request_log: deque[dict] = deque(maxlen=2_000_000)
+            # (user_id, method, path, query, status, time) tuples: compact at millions of entries
+            self.request_log: deque[tuple] = deque(maxlen=1_000_000)
             self.webhook_log: list[dict] = []
             self.user_ids = itertools.count(1001)
             self.app_ids = itertools.count(3001)
