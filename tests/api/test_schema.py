@@ -41,8 +41,18 @@ def keep_test_connection():
 
 
 @pytest.fixture
-def seeded(seller, make_operation, api_key):
-    """A seller with a failed operation, so generated ids sometimes hit real rows (200/202/409)."""
+def seeded(seller, make_operation, api_key, sandbox_settings, monkeypatch):
+    """A seller with a failed operation, so generated ids sometimes hit real rows (200/202/409).
+
+    CardTrader is the sandbox over real HTTP (connect validates tokens against it), metered by
+    the real Redis limiter under keys of this test alone, so no other suite's breaker state leaks in.
+    """
+    import uuid
+
+    import ratelimit
+
+    sandbox_settings.RATE_LIMIT_KEY_PREFIX = f"rl-schema-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setattr(ratelimit, "_default", None)
     operation = make_operation(seller, last_error="boom", error_code="server_error")
     return {"seller": seller, "operation": operation, "auth": f"Api-Key {api_key[1]}"}
 
