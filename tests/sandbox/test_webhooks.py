@@ -70,6 +70,15 @@ def shop(control, receiver):
     return acct, pid
 
 
+def wait_log(control, user_id, n, timeout=5.0):
+    """The sandbox logs an attempt once the receiver has answered, just after the receiver saw it."""
+    deadline = time.monotonic() + timeout
+    while len(log := control.webhook_log(user_id)) < n:
+        assert time.monotonic() < deadline, log
+        time.sleep(0.02)
+    return log
+
+
 def verify(secret: str, body: bytes, signature: str) -> bool:
     """How CardTrader's signature is checked: base64 HMAC-SHA256 of the raw body, secret as UTF-8."""
     expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
@@ -92,7 +101,7 @@ def test_sale_delivers_a_signed_order_create(control, receiver, shop):
     assert event["object_id"] == order["id"] and event["data"] == order
     assert isinstance(event["time"], int) and abs(event["time"] - time.time()) < 60
     assert len(event["id"]) == 36
-    log = control.webhook_log(acct.user_id)
+    log = wait_log(control, acct.user_id, 1)
     assert [(e["cause"], e["order_id"], e["status"], e["url"]) for e in log] == [
         ("order.create", order["id"], 200, receiver.url)]
     assert log[0]["delivery_id"] == event["id"]
@@ -144,8 +153,7 @@ def test_failed_delivery_is_retried_with_the_same_id_and_bytes(control, receiver
     got = receiver.wait_for(3)
     assert len({body for _, body in got}) == 1
     assert len({h["Signature"] for h, _ in got}) == 1
-    time.sleep(0.2)
-    log = control.webhook_log(acct.user_id)
+    log = wait_log(control, acct.user_id, 3)
     assert [(e["attempt"], e["status"]) for e in log] == [(1, 500), (2, 503), (3, 200)]
 
 
