@@ -21,36 +21,41 @@ _enabled = False
 _provider: Any = None
 
 
-class _Switch:
+_switch: Any = None
+
+
+def _make_switch() -> Any:
     """The provider's one span processor, forwarding to the current exporter's processor.
 
     OpenTelemetry lets a process set its tracer provider once and never remove a processor;
-    this indirection lets ``disable`` (and a test's second ``configure``) swap exporters."""
+    this indirection lets ``disable`` (and a test's second ``configure``) swap exporters.
+    Built on first use so that nothing of the SDK is imported while tracing is off."""
+    from opentelemetry.sdk.trace import SpanProcessor
 
-    def __init__(self) -> None:
-        self.delegate: Any = None
+    class Switch(SpanProcessor):
+        def __init__(self) -> None:
+            self.delegate: Any = None
 
-    def replace(self, delegate: Any) -> None:
-        old, self.delegate = self.delegate, delegate
-        if old is not None:
-            old.shutdown()
+        def replace(self, delegate: Any) -> None:
+            old, self.delegate = self.delegate, delegate
+            if old is not None:
+                old.shutdown()
 
-    def on_start(self, span: Any, parent_context: Any = None) -> None:
-        if self.delegate is not None:
-            self.delegate.on_start(span, parent_context=parent_context)
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            if self.delegate is not None:
+                self.delegate.on_start(span, parent_context=parent_context)
 
-    def on_end(self, span: Any) -> None:
-        if self.delegate is not None:
-            self.delegate.on_end(span)
+        def on_end(self, span: Any) -> None:
+            if self.delegate is not None:
+                self.delegate.on_end(span)
 
-    def shutdown(self) -> None:
-        self.replace(None)
+        def shutdown(self) -> None:
+            self.replace(None)
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.delegate.force_flush(timeout_millis) if self.delegate is not None else True
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return self.delegate.force_flush(timeout_millis) if self.delegate is not None else True
 
-
-_switch = _Switch()
+    return Switch()
 
 
 def enabled() -> bool:
@@ -74,9 +79,11 @@ def configure(exporter: Any = None, *, service_name: str | None = None) -> Any:
     the standard OTEL_* variables itself: headers, timeout, compression). Tests pass an
     in-memory exporter, exported synchronously so spans are visible at once.
     """
-    global _enabled, _provider
+    global _enabled, _provider, _switch
     if _enabled:
         return _provider
+    if _switch is None:
+        _switch = _make_switch()
     from django.conf import settings
     from opentelemetry import trace
     from opentelemetry.instrumentation.celery import CeleryInstrumentor

@@ -30,13 +30,23 @@ def _connect_signals() -> None:
     if _connected:
         return
     _connected = True
-    from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init, worker_process_shutdown
+    from celery.signals import (
+        before_task_publish,
+        setup_logging,
+        task_postrun,
+        task_prerun,
+        worker_init,
+        worker_process_shutdown,
+    )
     from django.core.signals import request_started
     from django.db.backends.signals import connection_created
 
     from brxsync import metrics
     from brxsync.observability import context
 
+    # A receiver on setup_logging tells Celery that logging is configured (by Django, above):
+    # without one, a worker installs its own handlers and formats beside ours.
+    setup_logging.connect(_logging_already_configured, weak=False, dispatch_uid="brx-celery-logging")
     before_task_publish.connect(context.on_before_task_publish, weak=False, dispatch_uid="brx-log-publish")
     task_prerun.connect(context.on_task_prerun, weak=False, dispatch_uid="brx-log-prerun")
     task_postrun.connect(context.on_task_postrun, weak=False, dispatch_uid="brx-log-postrun")
@@ -45,6 +55,10 @@ def _connect_signals() -> None:
     connection_created.connect(metrics.on_connection_created, weak=False, dispatch_uid="brx-db-opened")
     worker_init.connect(_on_worker_init, weak=False, dispatch_uid="brx-worker-metrics")
     worker_process_shutdown.connect(_on_worker_process_shutdown, weak=False, dispatch_uid="brx-worker-dead")
+
+
+def _logging_already_configured(**_: Any) -> None:
+    return None
 
 
 def _on_worker_init(**_: Any) -> None:

@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,8 +37,17 @@ class CapturedLogs:
 
 @pytest.fixture
 def json_logs() -> Iterator[CapturedLogs]:
+    with capture_json_logs() as captured:
+        yield captured
+
+
+@contextmanager
+def capture_json_logs() -> Iterator[CapturedLogs]:
     """A second root handler built exactly like the configured one (same formatter factory and
-    filters), rendering JSON into memory, at DEBUG so nothing is left out of a scan."""
+    filters), rendering JSON into memory, at DEBUG so nothing is left out of a scan.
+
+    Enter it after starting an in-process Celery worker: the worker's Django fixup runs
+    ``django.setup()`` again, and dictConfig replaces the root handlers."""
     from brxsync.observability.logs import make_formatter
 
     configured = logging.getLogger().handlers

@@ -72,8 +72,8 @@ def test_console_format_is_readable_and_redacted():
     from brxsync.observability.logs import make_formatter
     from brxsync.observability.redaction import RedactingFilter
 
-    record = logging.LogRecord("syncops.push", logging.WARNING, __file__, 1, "retrying with %s", ("Bearer abc.def.ghijk",),
-                               None)
+    record = logging.LogRecord("syncops.push", logging.WARNING, __file__, 1, "retrying with %s",
+                               ("Bearer abc.def.ghijk",), None)
     RedactingFilter().filter(record)
     line = make_formatter("console").format(record)
     assert not line.lstrip().startswith("{")

@@ -1,0 +1,67 @@
+"""Trace propagation: the task a request enqueues continues that request's trace.
+
+A real in-process Celery worker (``celery.contrib.testing``) consumes from the real Redis broker,
+so the trace context crosses in the message headers exactly as between containers; both sides
+export to one in-memory exporter (the only fake: there is no collector here to send spans to).
+"""
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from brxsync import tracing
+from tests.observability.conftest import capture_json_logs
+
+
+@pytest.fixture
+def spans():
+    exporter = InMemorySpanExporter()
+    tracing.configure(exporter, service_name="brx-sync-test")
+    try:
+        yield exporter
+    finally:
+        tracing.disable()
+
+
+def test_tracing_is_off_and_logs_carry_no_trace_ids_by_default(settings):
+    assert settings.OTEL_EXPORTER_OTLP_ENDPOINT == ""
+    assert tracing.enabled() is False
+
+
+def test_enqueued_task_carries_the_request_trace(spans, probe_urls, probe_queue):
+    from django.test import Client
+
+    from brxsync.celery import app
+
+    seller = str(uuid.uuid4())
+    with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, queues=[probe_queue],
+                      shutdown_timeout=10), capture_json_logs() as json_logs:
+        response = Client().get(f"/obs/enqueue/{seller}/?queue={probe_queue}")
+        assert response.status_code == 200
+        deadline = time.monotonic() + 15
+        while not [s for s in spans.get_finished_spans() if s.name.startswith("run/")]:
+            assert time.monotonic() < deadline, [s.name for s in spans.get_finished_spans()]
+            time.sleep(0.05)
+
+    finished = spans.get_finished_spans()
+    (server,) = [s for s in finished if s.kind.name == "SERVER" and "obs/enqueue" in s.name]
+    (publish,) = [s for s in finished if s.name.startswith("apply_async/tests.observability.log_probe")]
+    (run,) = [s for s in finished if s.name == "run/tests.observability.log_probe"]
+    trace_id = server.context.trace_id
+    assert publish.context.trace_id == trace_id and run.context.trace_id == trace_id
+    assert run.parent.span_id == publish.context.span_id
+    assert publish.parent.span_id == server.context.span_id
+
+    # The log lines of both sides name the same trace.
+    (web_line,) = json_logs.events("probe_enqueue")
+    assert web_line["trace_id"] == format(trace_id, "032x")
+    (task_line,) = [r for r in json_logs.events("probe_task_ran") if r.get("seller_id") == seller]
+    assert task_line["trace_id"] == format(trace_id, "032x")
+    assert task_line["span_id"] == format(run.context.span_id, "016x")
+    # The publish went through Redis (instrumented), inside the same trace.
+    assert any(s.kind.name == "CLIENT" and s.attributes.get("db.system") == "redis"
+               and s.context.trace_id == trace_id for s in finished)
