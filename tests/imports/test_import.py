@@ -55,3 +55,19 @@ def test_import_of_20000_products_equals_the_export_and_a_second_import_changes_
     assert after == before
     assert set(InventoryItem.objects.filter(seller=connected_seller).values_list("version", flat=True)) == {1}
     assert_within_budget(control, sandbox_account.user_id)
+
+
+def test_import_seller_command_shows_progress_and_imports(connected_seller, sandbox_account, control,
+                                                         catalogue_prints, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.IMPORT_CHUNK_SIZE = 100
+    control.seed_products(sandbox_account.user_id, 250, seed=4)
+    out = StringIO()
+    call_command("import_seller", str(connected_seller.pk), stdout=out)
+    text = out.getvalue()
+    assert text.count("%") >= 3 and "100.0%" in text  # one line per chunk, finishing at 100 %
+    assert "250 products (250 new" in text
+    assert InventoryItem.objects.filter(seller=connected_seller).count() == 250
