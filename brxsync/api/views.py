@@ -58,6 +58,17 @@ class ApiView(APIView):
     idempotent = True  # set False only for endpoints whose callers cannot send the header
     error_statuses: tuple[int, ...] = ()  # extra documented error statuses (404, 409...)
 
+    def check_permissions(self, request: Request) -> None:
+        """Throttle before the permission checks, so a caller probing other sellers' ids (404s)
+        spends their budget like any other request. DRF's order is the reverse."""
+        self._throttles_checked = True
+        super().check_throttles(request)
+        super().check_permissions(request)
+
+    def check_throttles(self, request: Request) -> None:
+        if not getattr(self, "_throttles_checked", False):
+            super().check_throttles(request)
+
     def paginate(self, queryset: Any, serializer_class: type[serializers.Serializer]) -> Response:
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, self.request, view=self)

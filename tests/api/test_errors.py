@@ -150,3 +150,35 @@ def test_request_id_generated_when_absent_or_unsafe(service_client, seller):
     assert len(plain["X-Request-ID"]) == 32
     forged = service_client.get(f"/api/v1/sellers/{seller.pk}/status", HTTP_X_REQUEST_ID="x\nInjected: 1")
     assert forged["X-Request-ID"] != "x\nInjected: 1" and len(forged["X-Request-ID"]) == 32
+
+
+def _with_seller_rate(settings, rate: str) -> None:
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "seller": rate},
+    }
+
+
+def test_probing_other_sellers_is_throttled_too(settings, make_token, seller):
+    _with_seller_rate(settings, "3/min")
+    prober = uuid.uuid4()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(prober)}")
+    url = f"/api/v1/sellers/{seller.pk}/status"
+    assert [client.get(url).status_code for _ in range(3)] == [404, 404, 404]
+    assert_envelope(client.get(url), 429, "throttled")
+
+
+def test_throttle_fails_open_when_redis_is_down(settings, make_token, seller):
+    _with_seller_rate(settings, "1/min")
+    settings.CACHES = {
+        "default": {
+            **settings.CACHES["default"],
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+            "OPTIONS": {**settings.CACHES["default"]["OPTIONS"], "SOCKET_CONNECT_TIMEOUT": 0.2},
+        }
+    }
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(seller.pk)}")
+    url = f"/api/v1/sellers/{seller.pk}/status"
+    assert [client.get(url).status_code for _ in range(3)] == [200, 200, 200]
