@@ -21,12 +21,17 @@ def queued_marker(seller_id: str) -> str:
     return f"push:queued:{seller_id}"
 
 
-def push_dispatch(seller_id: str, *, countdown: float | None = None) -> bool:
-    """Queue ``syncops.tasks.push_seller`` for the seller. Returns whether a task was sent."""
+def push_dispatch(seller_id: str, *, countdown: float | None = None, force: bool = False) -> bool:
+    """Queue ``syncops.tasks.push_seller`` for the seller. Returns whether a task was sent.
+
+    ``force`` (the sweeper) ignores the marker: the task it vouches for may have died with a
+    killed worker, and its message may sit unacknowledged in the broker for a long time."""
     from syncops.tasks.push import push_seller
 
     try:
-        if countdown is None and not cache.add(queued_marker(seller_id), 1, timeout=QUEUED_MARKER_TTL):
+        if force:
+            cache.set(queued_marker(seller_id), 1, timeout=QUEUED_MARKER_TTL)
+        elif countdown is None and not cache.add(queued_marker(seller_id), 1, timeout=QUEUED_MARKER_TTL):
             return False
         push_seller.apply_async(args=[str(seller_id)], countdown=countdown or None)
         return True

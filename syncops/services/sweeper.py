@@ -75,7 +75,7 @@ def sweep_push(*, grace_seconds: float = 30.0, settle_after_seconds: float = 10.
         SyncOperation.objects.filter(Q(state=OperationState.PENDING, kind__in=PUSH_KINDS), next_attempt_at=None,
                                      last_error__startswith="the worker running")
     ):
-        dispatched += int(push_dispatch(seller_id))
+        dispatched += int(push_dispatch(seller_id, force=True))
     report["dispatched"] = dispatched
     settle = _active_sellers(SyncOperation.objects.filter(
         state=OperationState.UNCERTAIN, kind=OperationKind.ADJUST,

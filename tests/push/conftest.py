@@ -40,6 +40,8 @@ PUSH_BROKER_URL = os.environ.get("PUSH_TEST_BROKER_URL", "redis://127.0.0.1:6379
 def _point_celery_at(url: str) -> None:
     from brxsync.celery import app
 
+    if app.conf.broker_url == url:
+        return
     app.conf.broker_url = url
     app.conf.broker_write_url = None
     app.conf.broker_read_url = None
