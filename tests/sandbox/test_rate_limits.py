@@ -70,3 +70,10 @@ def test_whether_rejected_calls_count_is_switchable(api, control, count_rejected
     assert [api.get("/info").status_code for _ in range(3)] == [429, 429, 429]
     time.sleep(0.6)  # the two accepted calls have left the window; the rejected ones haven't
     assert api.get("/info").status_code == after_window
+
+
+def test_marketplace_is_limited_to_ten_per_second(api):
+    statuses = [api.get("/marketplace/products", params={"blueprint_id": 1}).status_code for _ in range(11)]
+    assert statuses == [200] * 10 + [429]
+    assert api.get("/marketplace/products", params={"blueprint_id": 1}).json() == {
+        "error": "Too many requests: max 10 requests per second"}
