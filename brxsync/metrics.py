@@ -165,13 +165,15 @@ class SyncStateCollector(Collector):
             "Messages delivered to workers and not yet acknowledged (running, prefetched or countdown).",
         )
         names = [q.name for q in settings.CELERY_TASK_QUEUES]
+        # kombu prefixes every key it writes when the transport has a global_keyprefix.
+        prefix = (getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}).get("global_keyprefix", "")
         client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         try:
             pipe = client.pipeline(transaction=False)
             for name in names:
                 for suffix in _PRIORITY_SUFFIXES:
-                    pipe.llen(name + suffix)
-            pipe.hlen("unacked")
+                    pipe.llen(prefix + name + suffix)
+            pipe.hlen(prefix + "unacked")
             values = pipe.execute()
         finally:
             client.close()
