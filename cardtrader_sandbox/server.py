@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import inventory, orders
+from . import imports, inventory, orders
 from .catalogue import catalogue
 from .control_api import ControlAPI
 from .inventory import ItemError
@@ -53,6 +53,9 @@ class Sandbox:
             ("DELETE", R(r"/products/([^/]+)"), self.product_delete, None),
             ("POST", R(r"/products/([^/]+)/increment"), self.product_increment, None),
             ("GET", R(r"/jobs/([^/]+)"), self.job, "jobs"),
+            ("POST", R(r"/product_imports"), self.import_start, None),
+            ("GET", R(r"/product_imports/(\d+)"), self.import_get, None),
+            ("GET", R(r"/product_imports/(\d+)/skipped"), self.import_skipped, None),
             ("GET", R(r"/orders"), self.orders_list, None),
             ("GET", R(r"/orders/([^/]+)"), self.order_get, None),
             ("PUT", R(r"/orders/([^/]+)/(ship|tracking_code|request-cancellation|confirm-cancellation)"),
@@ -90,7 +93,9 @@ class Sandbox:
             return envelope(404, "not_found", [], "Not found")
         handler, args = route[2], route[4]
         parsed: Any = None
-        if method in ("POST", "PUT", "PATCH") and body.strip():
+        if handler == self.import_start:  # multipart, not JSON
+            parsed = (headers.get("Content-Type", ""), body)
+        elif method in ("POST", "PUT", "PATCH") and body.strip():
             try:
                 parsed = json.loads(body)
             except ValueError:
@@ -98,6 +103,8 @@ class Sandbox:
         try:
             with world.lock:
                 inventory.advance_jobs(world, acct)
+                if acct.imports:
+                    imports.advance(world, acct)
                 return handler(acct, query, parsed, *args)
         except ItemError as err:
             return item_error(err)
@@ -234,6 +241,24 @@ class Sandbox:
         if job is None:
             return envelope(404, "not_found", [], "Not found")
         return Reply(200, inventory.job_body(job))
+
+    # --- CSV import -----------------------------------------------------------------------
+
+    def import_start(self, acct: Account, q: dict, body: tuple[str, bytes]) -> Reply:
+        status, payload = imports.start(self.world, acct, *body)
+        return Reply(status, payload)
+
+    def _import(self, acct: Account, import_id: str) -> dict:
+        record = acct.imports.get(int(import_id))
+        if record is None:
+            raise ItemError({"id": ["Import not found"]}, status=404, code="not_found")
+        return record
+
+    def import_get(self, acct: Account, q: dict, body: Any, import_id: str) -> Reply:
+        return Reply(200, imports.body(self._import(acct, import_id)))
+
+    def import_skipped(self, acct: Account, q: dict, body: Any, import_id: str) -> Reply:
+        return Reply(200, imports.skipped_csv(self._import(acct, import_id)), content_type="text/csv; charset=utf-8")
 
     # --- orders ---------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any
 DEFAULT_CONFIG: dict[str, Any] = {
     "job_pending_seconds": 1.0,
     "job_running_seconds": 1.0,
+    "import_seconds": 1.0,  # how long a CSV import runs
     "rate_limit_algorithm": "sliding",  # or "fixed"
     "count_rejected": False,  # do 429'd calls count toward the window
     "retry_after_header": False,
@@ -120,6 +121,7 @@ class Account:
     jobs: dict[str, Job] = field(default_factory=dict)
     open_jobs: list[Job] = field(default_factory=list)  # not yet applied
     orders: dict[int, dict] = field(default_factory=dict)  # internal order records (see orders.py)
+    imports: dict[int, dict] = field(default_factory=dict)  # CSV imports (see imports.py)
 
     def public(self) -> dict:
         return {"user_id": self.user_id, "app_id": self.app_id, "name": self.name, "currency": self.currency,
