@@ -52,7 +52,8 @@ def test_flows_never_log_secrets(client, probe_urls, sandbox_settings, sandbox_a
     client.get(f"/api/v1/sellers/{uuid.uuid4()}/status", HTTP_AUTHORIZATION=f"Bearer {JWT}")
     client.get(f"/api/v1/sellers/{uuid.uuid4()}/status", HTTP_AUTHORIZATION=f"Api-Key {api_key}")
     response = client.get("/obs/careless/", {"s": shop.secret, "t": token},
-                          HTTP_AUTHORIZATION=f"Bearer {JWT}", HTTP_SIGNATURE=signature, HTTP_COOKIE="sessionid=abc123def456")
+                          HTTP_AUTHORIZATION=f"Bearer {JWT}", HTTP_SIGNATURE=signature,
+                          HTTP_COOKIE="sessionid=abc123def456")
     assert response.status_code == 200
 
     text = json_logs.text
