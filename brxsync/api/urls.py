@@ -21,6 +21,7 @@ v1_patterns = [
     path("operations/<int:operation_id>", OperationDetailApi.as_view(), name="operation-detail"),
     path("operations/<int:operation_id>/retry", OperationRetryApi.as_view(), name="operation-retry"),
     path("", include("inventory.apis.urls")),
+    path("admin/", include("inventory.apis.admin_urls")),
 ]
 
 urlpatterns = [
