@@ -1,8 +1,11 @@
 """The seller and their sync status, as the status endpoint (and the admin) show it."""
 from __future__ import annotations
 
+import dataclasses
+import enum
 import importlib
 import logging
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,11 +15,11 @@ from inventory.models import ConnectionState, SyncSettings, SyncStatus, User
 
 logger = logging.getLogger(__name__)
 
-# Names tried, in order, in ``ratelimit.selectors`` for a per-seller summary (bucket level,
-# adaptive factor, breakers). The rate limiter is built separately; until it offers one of
-# these the status shows ``rate_limit: null`` instead of failing.
-RATE_LIMIT_SUMMARY_FUNCTIONS = ("seller_rate_limit_summary", "seller_limit_status", "seller_summary")
-
+# ``ratelimit.selectors`` is built by another feature; the status asks it for the seller's limiter
+# state (tokens, adaptive factor, 429s, the seller's breaker) and the shared CardTrader breaker,
+# and shows ``rate_limit: null`` rather than failing if it is absent or Redis is unreachable.
+RATE_LIMIT_SELLER_FUNCTIONS = ("seller_status", "seller_rate_limit_summary")
+RATE_LIMIT_SHARED_FUNCTION = "shared_breaker_status"
 
 def seller_get(*, seller_id: Any) -> User | None:
     try:
@@ -49,28 +52,31 @@ def rate_limit_summary(seller_id: uuid.UUID) -> dict[str, Any] | None:
         module = importlib.import_module("ratelimit.selectors")
     except ImportError:
         return None
-    for name in RATE_LIMIT_SUMMARY_FUNCTIONS:
-        fn = getattr(module, name, None)
-        if fn is None:
-            continue
-        try:
-            summary = fn(str(seller_id))
-        except Exception:  # a status page must not fail because Redis hiccups
-            logger.warning("rate-limit summary for %s unavailable", seller_id, exc_info=True)
-            return None
-        return _jsonable(summary)
-    return None
+    seller_fn = next((getattr(module, n) for n in RATE_LIMIT_SELLER_FUNCTIONS if hasattr(module, n)), None)
+    shared_fn = getattr(module, RATE_LIMIT_SHARED_FUNCTION, None)
+    summary: dict[str, Any] = {}
+    try:
+        if seller_fn is not None:
+            summary["seller"] = _jsonable(seller_fn(str(seller_id)))
+        if shared_fn is not None:
+            summary["shared_breaker"] = _jsonable(shared_fn())
+    except Exception:  # a status page must not fail because Redis hiccups
+        logger.warning("rate-limit summary for %s unavailable", seller_id, exc_info=True)
+        return None
+    return summary or None
 
 
 def _jsonable(value: Any) -> Any:
-    if hasattr(value, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        value = asdict(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)

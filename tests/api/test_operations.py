@@ -68,23 +68,41 @@ def test_status_shows_progress_conflicts_and_never_the_token(seller_client, sell
     assert settings_row.token_encrypted not in text
 
 
+def test_status_shows_the_real_rate_limiter(seller_client, seller, settings, monkeypatch):
+    """ratelimit.selectors over the real Redis, under keys of this test alone."""
+    import ratelimit
+
+    settings.RATE_LIMIT_KEY_PREFIX = f"rl-apitest-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setattr(ratelimit, "_default", None)
+    body = seller_client(seller.pk).get(f"/api/v1/sellers/{seller.pk}/status").json()
+    summary = body["rate_limit"]
+    assert summary is not None, body
+    assert summary["seller"]["seller_id"] == str(seller.pk)
+    assert summary["seller"]["tokens"] == pytest.approx(settings.RATE_LIMIT_REQUESTS, rel=0.01)  # a fresh bucket
+    assert "state" in summary["seller"]["breaker"]
+    assert "state" in summary["shared_breaker"]
+
+
 def test_status_degrades_when_the_rate_limiter_fails(seller_client, seller, monkeypatch):
     """ratelimit.selectors is someone else's module: an error in it must not break the status."""
+    import sys
     import types
 
     from inventory.selectors import sellers
 
     broken = types.ModuleType("ratelimit.selectors")
 
-    def seller_rate_limit_summary(seller_id: str) -> dict:
+    def seller_status(seller_id: str) -> dict:
         raise ConnectionError("redis down")
 
-    broken.seller_rate_limit_summary = seller_rate_limit_summary
-    monkeypatch.setitem(__import__("sys").modules, "ratelimit.selectors", broken)
+    broken.seller_status = seller_status
+    monkeypatch.setitem(sys.modules, "ratelimit.selectors", broken)
     body = seller_client(seller.pk).get(f"/api/v1/sellers/{seller.pk}/status").json()
     assert body["rate_limit"] is None
-    broken.seller_rate_limit_summary = lambda seller_id: {"tokens": 12.5, "breaker": "closed"}
-    assert sellers.rate_limit_summary(seller.pk) == {"tokens": 12.5, "breaker": "closed"}
+    broken.seller_status = lambda seller_id: {"tokens": 12.5, "breaker": "closed"}
+    assert sellers.rate_limit_summary(seller.pk) == {"seller": {"tokens": 12.5, "breaker": "closed"}}
+    monkeypatch.setitem(sys.modules, "ratelimit.selectors", types.ModuleType("ratelimit.selectors"))
+    assert sellers.rate_limit_summary(seller.pk) is None  # module without the functions
 
 
 def test_operation_detail(service_client, seller, make_operation):
