@@ -13,8 +13,10 @@ order they arrived in. Rules (CARDTRADER_API.md §5, decisions in docs/WEBHOOKS.
 - sold: a non-CardTrader-Zero order in paid/sent/arrived/done/lost/request_for_cancel (all of
   which imply payment), or a CardTrader Zero order in hub_pending/closed; with presale, only
   items whose ``hub_pending_order_id`` is the order itself. Never the merged CT0 ``paid`` order.
-- CT0 items are ledgered under their hub-pending order, so the merged order's cancellation
-  reaches the rows its hub-pending originals decremented.
+- An item that names another order as its ``hub_pending_order_id`` (the merged CT0 order's
+  items, whose own item ids are new) is a *reference*: it has no row of its own, and its
+  order's cancellation settles the rows of (hub-pending order, product) — or, if those have not
+  been seen yet, leaves a settled tombstone row there so the late hub_pending never decrements.
 - cancelled: a ``canceled`` snapshot or an ``order.destroy`` (whose data is empty) for the
   order; an item with ``deleted_at`` is cancelled on its own. ``request_for_cancel`` is
   recorded only: CardTrader may refuse the request and the sale then stands.
@@ -61,6 +63,7 @@ class ItemView:
     quantity: int
     sold: bool = False
     cancelled: bool = False
+    reference: bool = False
     last_state: str = ""
 
 
@@ -94,7 +97,6 @@ def _read_snapshot(order_id: int, data: dict[str, Any]) -> tuple[str, list[tuple
     if not isinstance(items, list):
         raise InvalidOrderPayload("data.order_items is missing")
     via_ct0 = bool(data.get("via_cardtrader_zero"))
-    presale = bool(data.get("presale"))
     views: list[tuple[ItemView, bool]] = []
     for raw in items:
         if not isinstance(raw, dict):
@@ -106,13 +108,12 @@ def _read_snapshot(order_id: int, data: dict[str, Any]) -> tuple[str, list[tuple
             raise InvalidOrderPayload("order_items[].quantity is negative")
         hub_pending = raw.get("hub_pending_order_id")
         hub_pending = _as_int(hub_pending, "hub_pending_order_id") if hub_pending is not None else None
-        if via_ct0:
-            owner = hub_pending or order_id
-            sold = state in SOLD_STATES_CT0 and (not presale or hub_pending in (None, order_id))
+        own = hub_pending in (None, order_id)
+        if not own:  # merged CT0 order (or a presale line of another order): never decrements here
+            view = ItemView(hub_pending, item_id, product_id, quantity, reference=True, last_state=state)
         else:
-            owner = order_id
-            sold = state in SOLD_STATES_DIRECT and (not presale or hub_pending in (None, order_id))
-        view = ItemView(owner, item_id, product_id, quantity, sold=sold, last_state=state)
+            sold = state in (SOLD_STATES_CT0 if via_ct0 else SOLD_STATES_DIRECT)
+            view = ItemView(order_id, item_id, product_id, quantity, sold=sold, last_state=state)
         views.append((view, raw.get("deleted_at") is not None))
     return state, views
 
@@ -170,17 +171,52 @@ def _lock_orders(seller_id: Any, order_ids: set[int]) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
-def _settle_row(
-    seller_id: Any, item_order_id: int, item: ItemView, stock: dict[int, InventoryItem], now: datetime
-) -> None:
+def _restore(row: OrderLedger, inventory: InventoryItem | None, now: datetime) -> None:
+    """Settle a cancellation on ``row``: give back what it took, once (row saved by the caller)."""
+    give_back = row.decremented - row.restored
+    if give_back and inventory is not None:
+        InventoryItem.objects.filter(pk=inventory.pk).update(
+            quantity=F("quantity") + give_back, version=F("version") + 1
+        )
+        inventory.quantity += give_back
+    row.restored, row.restored_at = row.decremented, now
+
+
+def _take(seller_id: Any, row: OrderLedger, inventory: InventoryItem | None, now: datetime) -> None:
+    """Take ``row.quantity`` from stock, once, clamped at zero; record any shortfall."""
+    wanted = row.quantity
+    taken = min(wanted, max(inventory.quantity, 0)) if inventory is not None else 0
+    if inventory is not None:
+        # The item row is locked (FOR UPDATE in order_apply), so `taken` is exact; the clamp is
+        # in the UPDATE too, so stock can never go negative whatever else is running.
+        InventoryItem.objects.filter(pk=inventory.pk).update(
+            quantity=Greatest(F("quantity") - wanted, 0), version=F("version") + 1
+        )
+        inventory.quantity -= taken
+        if wanted > taken:
+            row.oversold = wanted - taken
+            Conflict.objects.create(
+                seller_id=seller_id,
+                kind=ConflictKind.OVERSELL,
+                item=inventory,
+                product_id=row.product_id,
+                order_id=row.order_id,
+                details={"order_item_id": row.order_item_id, "sold": wanted, "held": taken},
+            )
+    row.decremented, row.decremented_at = taken, now
+
+
+def _settle_own(seller_id: Any, item: ItemView, stock: dict[int, InventoryItem], now: datetime) -> None:
     """Move one ledger row (and its item's stock) to what the deliveries say, at most once each way."""
+    inventory = stock.get(item.product_id)
     row, created = OrderLedger.objects.select_for_update().get_or_create(
         seller_id=seller_id,
         order_id=item.owner_order_id,
         order_item_id=item.order_item_id,
-        defaults={"product_id": item.product_id, "quantity": item.quantity, "item": stock.get(item.product_id)},
+        defaults={"product_id": item.product_id, "quantity": item.quantity, "item": inventory},
     )
-    inventory = stock.get(row.product_id) if row.item_id is not None else None
+    if row.item_id is None or (inventory is not None and inventory.pk != row.item_id):
+        inventory = None
     if created and row.item_id is None:
         Conflict.objects.create(
             seller_id=seller_id,
@@ -192,39 +228,61 @@ def _settle_row(
     changed = created
     if item.cancelled:
         if row.restored_at is None:
-            give_back = row.decremented - row.restored
-            if give_back and inventory is not None:
-                InventoryItem.objects.filter(pk=inventory.pk).update(
-                    quantity=F("quantity") + give_back, version=F("version") + 1
-                )
-                inventory.quantity += give_back
-            row.restored, row.restored_at, changed = row.decremented, now, True
+            _restore(row, inventory, now)
+            changed = True
     elif item.sold and row.decremented_at is None and row.restored_at is None:
-        wanted = row.quantity
-        taken = min(wanted, max(inventory.quantity, 0)) if inventory is not None else 0
-        if inventory is not None:
-            # The row is locked (FOR UPDATE below), so `taken` is exact; the clamp is the
-            # database's too, so stock can never go negative whatever else is running.
-            InventoryItem.objects.filter(pk=inventory.pk).update(
-                quantity=Greatest(F("quantity") - wanted, 0), version=F("version") + 1
+        cancelled_by_merged_order = (
+            OrderLedger.objects.filter(
+                seller_id=seller_id, order_id=row.order_id, product_id=row.product_id, restored_at__isnull=False
             )
-            inventory.quantity -= taken
-            if wanted > taken:
-                row.oversold = wanted - taken
-                Conflict.objects.create(
-                    seller_id=seller_id,
-                    kind=ConflictKind.OVERSELL,
-                    item=inventory,
-                    product_id=row.product_id,
-                    order_id=row.order_id,
-                    details={"order_item_id": row.order_item_id, "sold": wanted, "held": taken},
-                )
-        row.decremented, row.decremented_at, changed = taken, now, True
-    # Only the order that owns the row names its state (a merged CT0 order's "paid" would flap it).
-    if item.last_state and item.owner_order_id == item_order_id and row.last_order_state != item.last_state:
+            .exclude(pk=row.pk)
+            .exists()
+        )
+        if cancelled_by_merged_order:
+            row.restored_at = now  # the merged CT0 order was cancelled before this sale was seen
+        else:
+            _take(seller_id, row, inventory, now)
+        changed = True
+    if item.last_state and row.last_order_state != item.last_state:
         row.last_order_state, changed = item.last_state, True
     if changed:
         row.save()
+
+
+def _settle_reference(
+    seller_id: Any, order_id: int, item: ItemView, stock: dict[int, InventoryItem], now: datetime
+) -> None:
+    """A cancelled order's line that was sold under another order: settle that order's rows.
+
+    Matched by (hub-pending order, product), because the merged order's items carry new ids.
+    With no row there yet, a settled tombstone row blocks the hub_pending sale seen later.
+    """
+    if not item.cancelled:
+        return
+    rows = list(
+        OrderLedger.objects.select_for_update()
+        .filter(seller_id=seller_id, order_id=item.owner_order_id, product_id=item.product_id)
+        .order_by("pk")
+    )
+    if not rows:
+        OrderLedger.objects.get_or_create(
+            seller_id=seller_id,
+            order_id=item.owner_order_id,
+            order_item_id=item.order_item_id,
+            defaults={
+                "product_id": item.product_id,
+                "quantity": item.quantity,
+                "item": stock.get(item.product_id),
+                "restored_at": now,
+                "last_order_state": f"canceled via order {order_id}",
+            },
+        )
+        return
+    for row in rows:
+        if row.restored_at is None:
+            inventory = stock.get(row.product_id) if row.item_id is not None else None
+            _restore(row, inventory, now)
+            row.save()
 
 
 def order_apply(*, seller_id: Any, order_id: int) -> OrderView:
@@ -249,7 +307,11 @@ def order_apply(*, seller_id: Any, order_id: int) -> OrderView:
                 .order_by("pk")  # one lock order across workers: no deadlock between orders
             }
             for key in sorted(view.items):
-                _settle_row(seller_id, order_id, view.items[key], stock, now)
+                item = view.items[key]
+                if item.reference:
+                    _settle_reference(seller_id, order_id, item, stock, now)
+                else:
+                    _settle_own(seller_id, item, stock, now)
             WebhookEvent.objects.filter(id__in=view.good_events, state=WebhookState.RECEIVED).update(
                 state=WebhookState.APPLIED, applied_at=now, error=""
             )

@@ -36,6 +36,8 @@ SWEEP_AFTER_SECONDS: int = getattr(settings, "WEBHOOK_SWEEP_AFTER_SECONDS", 15)
 # After this many failed applies the sweeper stops and leaves the delivery `failed` for staff.
 MAX_ATTEMPTS: int = getattr(settings, "WEBHOOK_MAX_ATTEMPTS", 10)
 
+PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+
 REQUIRED_FIELDS: dict[str, tuple[type, ...]] = {
     "id": (str, int),
     "time": (int, float),
@@ -242,12 +244,14 @@ def dispatch_apply(event_ids: list[int]) -> bool:
     """Publish apply tasks; False (logged, never raised) when the broker refused one.
 
     The deliveries are stored, so a failed hand-off only delays them until the sweeper runs.
+    A short retry lets kombu replace a pooled connection a Redis restart left dead (with no
+    retry at all every later publish on it would fail); callers are off the request path.
     """
     from syncops.tasks.webhooks import webhook_apply
 
     for event_id in event_ids:
         try:
-            webhook_apply.apply_async(args=[event_id], retry=False)
+            webhook_apply.apply_async(args=[event_id], retry=True, retry_policy=PUBLISH_RETRY)
         except Exception:
             logger.warning("webhook %s: broker hand-off failed; the sweeper will retry", event_id, exc_info=True)
             return False
