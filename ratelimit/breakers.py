@@ -75,17 +75,17 @@ class BreakerConfig:
         if min(self.open_seconds, self.probe_window_seconds, self.failure_window_seconds) <= 0:
             raise ValueError("breaker periods must be positive")
 
-    def lua_args(self) -> list[str]:
-        """ARGV slice ``cb_cfg`` reads."""
-        return [
-            str(self.failure_threshold),
-            repr(self.open_seconds * 1e6),
-            str(self.success_threshold),
-            str(self.max_probes),
-            repr(self.probe_window_seconds * 1e6),
-            repr(self.failure_window_seconds * 1e6),
-            str(int(self.state_ttl_seconds * 1000)),
-        ]
+    def lua_values(self) -> dict[str, float]:
+        """The ``CB`` table the scripts read."""
+        return {
+            "threshold": self.failure_threshold,
+            "open_us": self.open_seconds * 1e6,
+            "successes": self.success_threshold,
+            "max_probes": self.max_probes,
+            "probe_window_us": self.probe_window_seconds * 1e6,
+            "failure_window_us": self.failure_window_seconds * 1e6,
+            "ttl_ms": float(int(self.state_ttl_seconds * 1000)),
+        }
 
 
 @dataclass(frozen=True)

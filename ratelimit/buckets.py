@@ -61,15 +61,18 @@ class BucketConfig:
         """The jobs bucket holds one second's worth (at least one request)."""
         return max(1.0, self.jobs_per_second)
 
-    def lua_args(self) -> list[str]:
-        """ARGV slice ``bk_cfg`` reads: capacity, rate/µs, jobs capacity, jobs rate/µs, recovery/µs."""
-        return [
-            repr(float(self.capacity)),
-            repr(self.refill_per_second / 1e6),
-            repr(self.jobs_capacity),
-            repr(self.jobs_per_second / 1e6),
-            repr(self.recovery_per_second / 1e6),
-        ]
+    def lua_values(self) -> dict[str, float]:
+        """The ``BK`` table the scripts read (rates per microsecond: script time is in µs)."""
+        return {
+            "capacity": float(self.capacity),
+            "rate": self.refill_per_second / 1e6,
+            "jcap": self.jobs_capacity,
+            "jrate": self.jobs_per_second / 1e6,
+            "inc": self.recovery_per_second / 1e6,
+            "cut": self.cut,
+            "floor": self.floor,
+            "cooldown_us": self.cut_cooldown_seconds * 1e6,
+        }
 
 
 @dataclass(frozen=True)

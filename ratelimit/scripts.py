@@ -1,10 +1,11 @@
 """The limiter's Lua scripts, run with EVALSHA and re-sent on NOSCRIPT.
 
-Each script is ``lua/lib.lua`` followed by its own body, so the breaker and bucket arithmetic
-exists once. A restarted or failed-over Redis has an empty script cache: the first EVALSHA
-then answers NOSCRIPT and we fall back to EVAL, which runs the script and caches it again on
-that node (this also covers each master of a Redis Cluster separately).
-"""
+Each script is a configuration preamble (the ``BK`` and ``CB`` Lua tables, so constant settings
+never travel with a call), ``lua/lib.lua``, then its own body: the breaker and bucket arithmetic
+exists once. One configuration gives one script text and one SHA. A restarted or failed-over
+Redis has an empty script cache: the first EVALSHA then answers NOSCRIPT and we fall back to
+EVAL, which runs the script and caches it again on that node (each master of a Redis Cluster
+separately)."""
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,27 @@ class LuaScript:
 
 
 @cache
-def script(name: str) -> LuaScript:
-    lib = (LUA_DIR / "lib.lua").read_text()
-    body = (LUA_DIR / f"{name}.lua").read_text()
-    return LuaScript(name=name, source=f"{lib}\n{body}")
+def _read(name: str) -> str:
+    return (LUA_DIR / f"{name}.lua").read_text()
+
+
+@cache
+def script(name: str, preamble: str) -> LuaScript:
+    return LuaScript(name=name, source=f"{preamble}\n{_read('lib')}\n{_read(name)}")
+
+
+def lua_table(name: str, values: dict[str, float]) -> str:
+    """``local NAME = {k = v, ...}`` with numbers written exactly (repr round-trips a float)."""
+    fields = ", ".join(f"{key} = {float(value)!r}" for key, value in values.items())
+    return f"local {name} = {{{fields}}}"
+
+
+class Scripts:
+    """The four scripts of one guard configuration."""
+
+    def __init__(self, preamble: str) -> None:
+        self.acquire = script("acquire", preamble)
+        self.record = script("record", preamble)
+        self.breaker = script("breaker", preamble)
+        self.status = script("status", preamble)
 

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from .breakers import BreakerSnapshot, BreakerState
 from .buckets import SHARED_TAG
-from .scripts import script
 
 if TYPE_CHECKING:
     from .services import RedisGuard
@@ -45,10 +44,8 @@ def _text(value: object) -> str:
 def seller_status(seller_id: str, *, guard: RedisGuard | None = None) -> SellerStatus:
     """Tokens settled to Redis's now, without writing anything."""
     g = _guard(guard)
-    reply = script("status")(
-        g.client,
-        [g.keys.bucket(seller_id), g.keys.breaker(seller_id), g.keys.rate_limited(seller_id)],
-        [*g.buckets.lua_args(), *g.breakers.lua_args()],
+    reply = g.scripts.status(
+        g.client, [g.keys.bucket(seller_id), g.keys.breaker(seller_id), g.keys.rate_limited(seller_id)], [],
     )
     return SellerStatus(
         seller_id=seller_id,

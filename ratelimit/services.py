@@ -26,7 +26,7 @@ from .breakers import SELLER_KIND, SHARED_KIND, BreakerConfig, BreakerSnapshot, 
 from .buckets import SHARED_TAG, BucketConfig, Keys
 from .exceptions import CircuitOpen, LimiterUnavailable, RateLimitWait
 from .guard import Bucket, Outcome, Priority
-from .scripts import script
+from .scripts import Scripts, lua_table
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +93,8 @@ class RedisGuard:
         self._shared_cache_seconds = shared_cache_seconds
         self._shared_seen: tuple[str, int, float] | None = None  # (state, failures, monotonic time)
         self._sleep = sleep
-        self._bucket_args = self.buckets.lua_args()
-        self._breaker_args = self.breakers.lua_args()
+        self.scripts = Scripts(lua_table("BK", self.buckets.lua_values()) + "\n"
+                               + lua_table("CB", self.breakers.lua_values()))
 
     @classmethod
     def from_settings(cls) -> RedisGuard:
@@ -126,12 +126,10 @@ class RedisGuard:
         if limited:
             metrics.RATE_LIMITED.labels(bucket.value).inc()
         try:
-            reply = script("record")(
+            reply = self.scripts.record(
                 self.client,
                 [self.keys.bucket(seller_id), self.keys.breaker(seller_id), self.keys.rate_limited(seller_id)],
-                [SELLER_KIND[outcome].value, "1" if limited else "0", "j" if bucket is Bucket.JOBS else "g",
-                 *self._bucket_args, repr(self.buckets.cut), repr(self.buckets.floor),
-                 repr(self.buckets.cut_cooldown_seconds * 1e6), *self._breaker_args],
+                [SELLER_KIND[outcome].value, "1" if limited else "0", "j" if bucket is Bucket.JOBS else "g"],
             )
             transition, factor, cut = _text(reply[0]), float(_text(reply[2])), int(reply[3])
             if transition:
@@ -162,9 +160,9 @@ class RedisGuard:
         try:
             probe = self._admit_shared()
             try:
-                reply = script("acquire")(
+                reply = self.scripts.acquire(
                     self.client, [self.keys.bucket(seller_id), self.keys.breaker(seller_id)],
-                    [cost, repr(share), "1" if bucket is Bucket.JOBS else "0", *self._bucket_args, *self._breaker_args],
+                    [cost, repr(share), "1" if bucket is Bucket.JOBS else "0"],
                 )
             except BaseException:
                 if probe:
@@ -212,7 +210,7 @@ class RedisGuard:
     # ------------------------------------------------------------------ the shared breaker
 
     def _shared_call(self, op: str, kind: str = "n") -> list:
-        reply = script("breaker")(self.client, [self.keys.shared_breaker()], [op, kind, *self._breaker_args])
+        reply = self.scripts.breaker(self.client, [self.keys.shared_breaker()], [op, kind])
         self._shared_seen = (_text(reply[2]), int(reply[3]), time.monotonic())
         metrics.SHARED_BREAKER_STATE.set(metrics.STATE_VALUE[_text(reply[2])])
         return reply
@@ -263,7 +261,7 @@ class RedisGuard:
         return self.keys.shared_breaker() if name == SHARED_TAG else self.keys.breaker(name)
 
     def breaker_op(self, name: str, op: str) -> tuple[str, BreakerSnapshot]:
-        reply = script("breaker")(self.client, [self.breaker_key(name)], [op, "n", *self._breaker_args])
+        reply = self.scripts.breaker(self.client, [self.breaker_key(name)], [op, "n"])
         return _text(reply[0]), BreakerSnapshot.from_reply(name, reply[2:8])
 
     def reset_breaker(self, name: str) -> None:

@@ -1,15 +1,14 @@
 -- One decision for one seller, atomically: seller breaker admission, then the global bucket (and
 -- the jobs bucket for /jobs requests, both or neither), under the seller's adaptive factor.
 -- KEYS[1] seller bucket hash, KEYS[2] seller breaker hash (same {seller} hash tag).
--- ARGV[1] cost, ARGV[2] reserved share (0 for high priority), ARGV[3] 1 for the jobs bucket,
--- ARGV[4..8] bucket config, ARGV[9..15] breaker config.
+-- ARGV[1] cost, ARGV[2] reserved share (0 for high priority), ARGV[3] 1 for the jobs bucket.
 -- Returns {code, wait_us, tokens_left, factor, probe}: code 1 granted, 0 wait, -1 seller breaker
 -- open (wait_us = retry after), -2 cost can never be granted.
 local cost = tonumber(ARGV[1])
 local share = tonumber(ARGV[2])
 local jobs = ARGV[3] == '1'
-local c = bk_cfg(ARGV, 4)
-local cfg = cb_cfg(ARGV, 9)
+local c = BK
+local cfg = CB
 local now = now_us()
 
 local b = cb_load(KEYS[2])

@@ -1,9 +1,9 @@
 -- One breaker on its own (the shared CardTrader breaker, or any breaker for beat / admin).
 -- KEYS[1] breaker hash. ARGV[1] op: admit | record | release | tick | reset; ARGV[2] kind for
--- record (s/f/n); ARGV[3..9] breaker config.
+-- record (s/f/n).
 -- Returns {allowed or transition, retry_us, state fields...}.
 local op = ARGV[1]
-local cfg = cb_cfg(ARGV, 3)
+local cfg = CB
 local now = now_us()
 local b = cb_load(KEYS[1])
 if op == 'reset' then

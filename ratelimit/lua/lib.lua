@@ -15,14 +15,8 @@ end
 -- Circuit breaker state lives in one hash: st (C/O/H), f (consecutive failures), lf (last
 -- failure), s (successes while half-open), o (opened at), since (first left CLOSED),
 -- p (probes in flight), pt (last probe admitted). A missing hash is a healthy CLOSED breaker.
--- cfg = {threshold, open_us, successes, max_probes, probe_window_us, failure_window_us, ttl_ms}
-local function cb_cfg(argv, i)
-  return {
-    threshold = tonumber(argv[i]), open_us = tonumber(argv[i + 1]), successes = tonumber(argv[i + 2]),
-    max_probes = tonumber(argv[i + 3]), probe_window_us = tonumber(argv[i + 4]),
-    failure_window_us = tonumber(argv[i + 5]), ttl_ms = tonumber(argv[i + 6]),
-  }
-end
+-- Breaker and bucket configuration (the CB and BK tables) are written into the script source
+-- by scripts.py, one script per configuration: nothing constant travels with each call.
 
 local function cb_load(key)
   local v = redis.call('HMGET', key, 'st', 'f', 'lf', 's', 'o', 'since', 'p', 'pt')
@@ -109,13 +103,7 @@ end
 
 -- The seller's buckets and adaptive factor share one hash: t/ts (global tokens, last settle),
 -- jt/jts (jobs bucket), f (adaptive factor), lc (last cut). A missing hash is a full bucket at
--- factor 1. bcfg = {capacity, rate_per_us, jobs_capacity, jobs_rate_per_us, recovery_per_us}
-local function bk_cfg(argv, i)
-  return {
-    capacity = tonumber(argv[i]), rate = tonumber(argv[i + 1]), jcap = tonumber(argv[i + 2]),
-    jrate = tonumber(argv[i + 3]), inc = tonumber(argv[i + 4]),
-  }
-end
+-- factor 1.
 
 local function bk_load(key, now, c)
   local v = redis.call('HMGET', key, 't', 'ts', 'jt', 'jts', 'f', 'lc')

@@ -1,17 +1,15 @@
 -- How a request ended, for one seller, atomically: the adaptive factor (a 429 cuts it and drains
 -- the bucket that was hit) and the seller's breaker.
 -- KEYS[1] seller bucket hash, KEYS[2] seller breaker hash, KEYS[3] seller 429-per-minute hash.
--- ARGV[1] breaker kind (s/f/n), ARGV[2] '1' when CardTrader answered 429, ARGV[3] 'g' or 'j',
--- ARGV[4..8] bucket config, ARGV[9] cut multiplier, ARGV[10] floor, ARGV[11] cut cooldown (us),
--- ARGV[12..18] breaker config.
+-- ARGV[1] breaker kind (s/f/n), ARGV[2] '1' when CardTrader answered 429, ARGV[3] 'g' or 'j'.
 -- Returns {transition, breaker state, factor, cut (1 when this call cut the factor)}.
 local kind = ARGV[1]
 local limited = ARGV[2] == '1'
-local c = bk_cfg(ARGV, 4)
-local cut_by = tonumber(ARGV[9])
-local floor = tonumber(ARGV[10])
-local cooldown = tonumber(ARGV[11])
-local cfg = cb_cfg(ARGV, 12)
+local c = BK
+local cut_by = BK.cut
+local floor = BK.floor
+local cooldown = BK.cooldown_us
+local cfg = CB
 local now = now_us()
 
 local factor = '1'

@@ -1,9 +1,8 @@
 -- Read-only view of one seller for admin and the API: buckets settled to now, factor, 429s in
 -- the last hour, breaker with time-based transitions applied (not written).
--- KEYS[1] bucket hash, KEYS[2] breaker hash, KEYS[3] 429 hash. ARGV[1..5] bucket config,
--- ARGV[6..12] breaker config.
-local c = bk_cfg(ARGV, 1)
-local cfg = cb_cfg(ARGV, 6)
+-- KEYS[1] bucket hash, KEYS[2] breaker hash, KEYS[3] 429 hash.
+local c = BK
+local cfg = CB
 local now = now_us()
 local k = bk_load(KEYS[1], now, c)
 local b = cb_load(KEYS[2])

@@ -8,7 +8,6 @@ import pytest
 
 from ratelimit.exceptions import LimiterUnavailable, RateLimitWait
 from ratelimit.guard import Outcome, Priority
-from ratelimit.scripts import script
 from ratelimit.services import limiter_client
 from tests.ratelimit.redis_servers import REDIS_SERVER, RedisProcess
 
@@ -55,4 +54,4 @@ def test_redis_killed_mid_run_fails_safe_and_resumes(make_guard, own_redis):
     assert "unavailable" not in results
     # the restarted Redis starts from a full bucket and meters again from there
     assert results.count("sent") <= 5 + 5 * (time.monotonic() - restarted) + 1
-    assert guard.client.script_exists(script("acquire").sha) == [True]
+    assert guard.client.script_exists(guard.scripts.acquire.sha) == [True]
