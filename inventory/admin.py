@@ -22,6 +22,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from inventory.models import InventoryItem, ItemSyncState, SyncSettings, User
 from inventory.services.caches import caches_clear
@@ -422,7 +423,7 @@ class InventoryItemAdmin(ConsoleAdminMixin, admin.ModelAdmin):
     def recent_operations(self, obj: InventoryItem) -> str:
         ops = obj.operations.order_by("-created_at")[:10]
         return format_html_join(
-            format_html("<br>"), '<a href="{}">#{} {} {}</a>',
+            mark_safe("<br>"), '<a href="{}">#{} {} {}</a>',
             ((reverse("admin:syncops_syncoperation_change", args=[op.pk]), op.pk, op.kind, op.state) for op in ops),
         ) or "none"
 

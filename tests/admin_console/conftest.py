@@ -22,14 +22,18 @@ def staff_user(db):
 
 @pytest.fixture
 def readonly_user(db):
+    from django.apps import apps
     from django.contrib.auth.models import Group
 
     from inventory.models import User
-    from syncops.services.staff_groups import READONLY_GROUP
+    from syncops.services.staff_groups import READONLY_GROUP, ensure_readonly_staff_group
 
+    # syncops 0003 creates the group, but the reused test database is flushed by every
+    # transactional test, so make sure of it here (the same idempotent function).
+    ensure_readonly_staff_group(apps)
     user = User.objects.create_user(username=f"viewer-{uuid.uuid4().hex[:6]}", password="pw-viewer-1",
                                     is_staff=True)
-    user.groups.add(Group.objects.get(name=READONLY_GROUP))  # created by syncops 0003
+    user.groups.add(Group.objects.get(name=READONLY_GROUP))
     return user
 
 

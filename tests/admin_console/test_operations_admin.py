@@ -84,7 +84,7 @@ def test_filters_and_search(staff_client, make_seller, make_operation):
     assert _listed(staff_client, kind__exact="import") & mine == {op2.pk}
     assert _listed(staff_client, seller=str(b.pk)) == {op2.pk, op3.pk}
     assert _listed(staff_client, seller="not-a-uuid") == set()
-    since = (timezone.now() - timedelta(days=7)).date().isoformat()
+    since = str(timezone.now() - timedelta(days=7))
     assert _listed(staff_client, created_at__gte=since) & mine == {op1.pk, op2.pk}
     assert _listed(staff_client, q=op2.operation_key) == {op2.pk}
     assert _listed(staff_client, q="job-uuid-1") == {op1.pk}
