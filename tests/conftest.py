@@ -47,6 +47,22 @@ def _broker_namespace_cleanup() -> Iterator[None]:
     client.close()
 
 
+@pytest.fixture(autouse=True)
+def _isolated_rate_limits(settings, monkeypatch) -> Iterator[None]:
+    """Each test gets its own bucket and breaker namespace on the shared Redis.
+
+    A fault test that opens the shared CardTrader breaker must not make the next test's calls
+    fail. The environment variable carries the namespace into worker subprocesses a test starts.
+    """
+    import ratelimit
+
+    prefix = f"rlt-{uuid.uuid4().hex[:10]}"
+    settings.RATE_LIMIT_KEY_PREFIX = prefix
+    monkeypatch.setenv("RATE_LIMIT_KEY_PREFIX", prefix)
+    monkeypatch.setattr(ratelimit, "_default", None)
+    yield
+
+
 @pytest.fixture
 def redis_client() -> Iterator[redis.Redis]:
     """A client of the real Redis. Tests use unique key prefixes; never FLUSHDB (shared server)."""
