@@ -10,6 +10,15 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from tests.api.conftest import (  # noqa: F401 (API fixtures; jwt_settings is autouse)
+    api_key,
+    jwt_settings,
+    make_token,
+    rsa_keys,
+    seller_client,
+    service_client,
+)
+
 _product_ids = itertools.count(800_000_000)
 
 
