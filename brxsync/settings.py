@@ -186,6 +186,11 @@ RATE_LIMIT_JOBS_PER_SECOND = env.float("RATE_LIMIT_JOBS_PER_SECOND", default=1.0
 RATE_LIMIT_RESERVED_SHARE = env.float("RATE_LIMIT_RESERVED_SHARE", default=0.2)
 # Redis key namespace of the buckets and breakers (one per deployment sharing a Redis).
 RATE_LIMIT_KEY_PREFIX = env.str("RATE_LIMIT_KEY_PREFIX", default="rl")
+# Circuit breakers (seed numbers): failures that open one, how long it stays open, and the
+# successes in HALF_OPEN that close it again.
+BREAKER_FAILURE_THRESHOLD = env.int("BREAKER_FAILURE_THRESHOLD", default=5)
+BREAKER_OPEN_SECONDS = env.float("BREAKER_OPEN_SECONDS", default=60.0)
+BREAKER_SUCCESS_THRESHOLD = env.int("BREAKER_SUCCESS_THRESHOLD", default=2)
 PUSH_BATCH_SIZE = env.int("PUSH_BATCH_SIZE", default=100)
 PUSH_RETRY_BASE_SECONDS = env.float("PUSH_RETRY_BASE_SECONDS", default=1.0)
 PUSH_RETRY_MAX_SECONDS = env.float("PUSH_RETRY_MAX_SECONDS", default=300.0)
@@ -207,7 +212,6 @@ WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 WEBHOOK_FRESHNESS_SECONDS = env.int("WEBHOOK_FRESHNESS_SECONDS", default=24 * 3600)
 WEBHOOK_SWEEP_AFTER_SECONDS = env.int("WEBHOOK_SWEEP_AFTER_SECONDS", default=15)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=10)
-IDEMPOTENCY_RETENTION_HOURS = env.int("IDEMPOTENCY_RETENTION_HOURS", default=24)
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
 

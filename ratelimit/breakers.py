@@ -75,6 +75,17 @@ class BreakerConfig:
         if min(self.open_seconds, self.probe_window_seconds, self.failure_window_seconds) <= 0:
             raise ValueError("breaker periods must be positive")
 
+    @classmethod
+    def from_settings(cls) -> BreakerConfig:
+        """Seed numbers unless the deployment (or a fault test) overrides them."""
+        from django.conf import settings
+
+        return cls(
+            failure_threshold=settings.BREAKER_FAILURE_THRESHOLD,
+            open_seconds=settings.BREAKER_OPEN_SECONDS,
+            success_threshold=settings.BREAKER_SUCCESS_THRESHOLD,
+        )
+
     def lua_values(self) -> dict[str, float]:
         """The ``CB`` table the scripts read."""
         return {

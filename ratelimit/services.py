@@ -100,7 +100,11 @@ class RedisGuard:
     def from_settings(cls) -> RedisGuard:
         from .selectors import reserved_share_override
 
-        return cls(prefix=getattr(settings, "RATE_LIMIT_KEY_PREFIX", "rl"), reserved_share_for=reserved_share_override)
+        return cls(
+            prefix=settings.RATE_LIMIT_KEY_PREFIX,
+            breakers=BreakerConfig.from_settings(),
+            reserved_share_for=reserved_share_override,
+        )
 
     # ------------------------------------------------------------------ RequestGuard
 

@@ -35,7 +35,9 @@ class CardTraderUnavailableError(exceptions.APIException):
 
 
 class ConnectSerializer(serializers.Serializer):
-    cardtrader_token = serializers.CharField(max_length=4096, trim_whitespace=True)
+    # A CardTrader token is a JWT: printable ASCII only. Anything else could never be valid and
+    # cannot even travel in an HTTP header, so it is a 400 here rather than an error later.
+    cardtrader_token = serializers.RegexField(r"^[\x21-\x7E]+$", max_length=4096, trim_whitespace=True)
 
 
 class PauseSerializer(serializers.Serializer):
