@@ -2,7 +2,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from brxsync import health
+from brxsync import health, metrics
 from syncops.apis.webhooks import cardtrader_webhook
 
 urlpatterns = [
@@ -10,7 +10,8 @@ urlpatterns = [
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("api/v1/webhooks/cardtrader/<str:webhook_id>/", cardtrader_webhook, name="cardtrader-webhook"),
-    path("", include("django_prometheus.urls")),
+    # Every process's counters (multiprocess mode) plus queue depths and operations at scrape time.
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("api/", include("brxsync.api.urls")),
 ]
 

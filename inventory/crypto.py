@@ -11,6 +11,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from brxsync.observability.redaction import register_secret
+
 
 class SecretDecryptionError(Exception):
     """The stored ciphertext matches none of the configured keys."""
@@ -35,10 +37,14 @@ def encrypt(plaintext: str) -> str:
 
 
 def decrypt(ciphertext: str) -> str:
+    """Decrypt, and teach this process's log redaction the plaintext: a shared secret has no
+    recognisable shape, so once decrypted it must be cut from any log line it might reach."""
     try:
-        return _current().decrypt(ciphertext.encode()).decode()
+        plaintext = _current().decrypt(ciphertext.encode()).decode()
     except InvalidToken as exc:
         raise SecretDecryptionError("stored secret cannot be decrypted with any configured key") from exc
+    register_secret(plaintext)
+    return plaintext
 
 
 def rotate(ciphertext: str) -> str:

@@ -40,6 +40,9 @@ class SellerStatusSerializer(serializers.Serializer):
     rate_limit = serializers.JSONField(
         allow_null=True, help_text="The rate limiter's summary (buckets, breakers); null when unavailable"
     )
+    features = serializers.DictField(
+        child=serializers.BooleanField(), help_text="Feature flags in force (FEATURE_* environment variables)"
+    )
 
 
 class SellerStatusApi(SellerScopedView):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from brxsync import features
 from inventory.models import ConnectionState, SyncSettings, SyncStatus, User
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class SellerStatus:
     pending_operations: int
     open_conflicts: int
     rate_limit: dict[str, Any] | None
+    features: dict[str, bool]
 
 
 def rate_limit_summary(seller_id: uuid.UUID) -> dict[str, Any] | None:
@@ -105,4 +107,5 @@ def seller_status(*, seller: User) -> SellerStatus:
         pending_operations=operation_pending_count(seller_id=seller.pk),
         open_conflicts=conflict_open_count(seller_id=seller.pk),
         rate_limit=rate_limit_summary(seller.pk),
+        features=features.all_flags(),
     )

@@ -21,6 +21,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from brxsync import metrics
 from ratelimit.guard import Bucket, NullGuard, Outcome, Priority, RequestGuard
 
 from . import errors, transport
@@ -160,10 +161,12 @@ class CardTraderClient:
             if response is not None:
                 response.close()
             self._record(outcome, bucket)
+            elapsed = time.monotonic() - started
+            metrics.observe_cardtrader_request(method=method, path=path, outcome=outcome.value, seconds=elapsed)
             logger.info(
                 "cardtrader %s %s -> %s (%s) in %.0f ms", method, path,
                 response.status_code if response is not None else "no response", outcome.value,
-                (time.monotonic() - started) * 1000,
+                elapsed * 1000,
                 extra={"seller_id": self.seller_id, "cardtrader_outcome": outcome.value},
             )
 

@@ -35,6 +35,15 @@ def test_status_of_a_new_seller(seller_client):
     assert body["pending_operations"] == 0 and body["open_conflicts"] == 0
     assert body["last_error"] is None and body["last_sync_at"] is None
     assert "rate_limit" in body
+    assert body["features"]["circuit_breaker"] is True
+
+
+def test_status_shows_flags_switched_off(seller_client, settings):
+    settings.FEATURE_FLAGS = {**settings.FEATURE_FLAGS, "batch_updates": False}
+    seller_id = uuid.uuid4()
+    body = seller_client(seller_id).get(f"/api/v1/sellers/{seller_id}/status").json()
+    assert body["features"]["batch_updates"] is False
+    assert body["features"]["adaptive_rate_limiting"] is True
 
 
 def test_status_shows_progress_conflicts_and_never_the_token(seller_client, seller, make_operation):

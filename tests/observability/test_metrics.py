@@ -125,8 +125,6 @@ def test_cardtrader_endpoint_labels_are_templates():
     assert cardtrader_endpoint("/products/export") == "/products/export"
 
 
-@pytest.mark.xfail(strict=True, reason="syncops/cardtrader/client.py does not call "
-                   "brxsync.metrics.observe_cardtrader_request yet (requested); strict: remove once it does")
 def test_cardtrader_requests_counted_by_the_client(sandbox_settings, sandbox_account):
     from syncops.cardtrader.client import CardTraderClient
 
