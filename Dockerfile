@@ -13,12 +13,12 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=brxsync:brxsync . /app
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
-    DJANGO_SETTINGS_MODULE=brxsync.settings
+    DJANGO_SETTINGS_MODULE=brxsync.settings PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 RUN SECRET_KEY=build-only FERNET_KEYS= python manage.py collectstatic --noinput -v 0
 USER brxsync
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8000/health/live || exit 1
-# --graceful-timeout lets in-flight requests finish on SIGTERM.
-CMD ["gunicorn", "brxsync.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "4", \
-     "--graceful-timeout", "30", "--access-logfile", "-"]
+# brxsync/gunicorn.conf.py: graceful stop on SIGTERM (in-flight requests finish), multiprocess
+# metrics, JSON access lines from the app's own middleware.
+CMD ["gunicorn", "-c", "brxsync/gunicorn.conf.py", "brxsync.wsgi"]

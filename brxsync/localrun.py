@@ -103,8 +103,8 @@ def main() -> None:
     celery = [PY, "-m", "celery", "-A", "brxsync"]
     children += [
         subprocess.Popen(
-            [PY, "-m", "gunicorn", "brxsync.wsgi", "-b", f"127.0.0.1:{web_port}", "-w", "2", "--threads", "4",
-             "--access-logfile", "-"],
+            [PY, "-m", "gunicorn", "-c", "brxsync/gunicorn.conf.py", "brxsync.wsgi",
+             "-b", f"127.0.0.1:{web_port}", "-w", "2"],
             cwd=BASE_DIR, env=env,
         ),
         subprocess.Popen(
