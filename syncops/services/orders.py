@@ -158,13 +158,13 @@ def _lock_key(seller_id: Any, order_id: int) -> int:
 
 
 def _lock_orders(seller_id: Any, order_ids: set[int]) -> None:
-    """Per-order advisory locks for this transaction, always taken in one global order.
+    """Per-order advisory locks for this transaction, taken in sorted order.
 
-    Sorting makes two applies that need overlapping orders (a merged CT0 order and one of its
-    hub-pending originals) queue instead of deadlocking. SQLite (the embedded run) serialises
-    writing transactions already, so it needs none.
+    An apply locks its own order first and then, only for a merged CT0 order, the hub-pending
+    originals its items name; originals never reference merged orders, so no cycle (and no
+    deadlock) can form. SQLite (the embedded run) serialises writing transactions already.
     """
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or not order_ids:
         return
     with connection.cursor() as cursor:
         for key in sorted({_lock_key(seller_id, oid) for oid in order_ids}):
@@ -206,83 +206,102 @@ def _take(seller_id: Any, row: OrderLedger, inventory: InventoryItem | None, now
     row.decremented, row.decremented_at = taken, now
 
 
-def _settle_own(seller_id: Any, item: ItemView, stock: dict[int, InventoryItem], now: datetime) -> None:
+class _Ledger:
+    """The locked ledger rows of the orders being applied, read and created set-wise."""
+
+    def __init__(self, seller_id: Any, owners: set[int]) -> None:
+        self.seller_id = seller_id
+        self.rows: dict[tuple[int, int], OrderLedger] = {}
+        self.dirty: set[tuple[int, int]] = set()
+        self._load(owners)
+
+    def _load(self, owners: set[int]) -> None:
+        for row in OrderLedger.objects.select_for_update().filter(seller_id=self.seller_id, order_id__in=owners):
+            self.rows[(row.order_id, row.order_item_id)] = row
+
+    def ensure(self, wanted: list[OrderLedger]) -> list[OrderLedger]:
+        """Insert the rows not there yet (one statement); returns the ones created."""
+        missing = [r for r in wanted if (r.order_id, r.order_item_id) not in self.rows]
+        if not missing:
+            return []
+        # The owners' advisory locks are held, so nobody else inserts these rows meanwhile;
+        # ignore_conflicts keeps the unique constraint the backstop rather than an error.
+        OrderLedger.objects.bulk_create(missing, ignore_conflicts=True)
+        self._load({r.order_id for r in missing})
+        return [self.rows[(r.order_id, r.order_item_id)] for r in missing]
+
+    def for_product(self, order_id: int, product_id: int) -> list[OrderLedger]:
+        return sorted(
+            (r for (oid, _), r in self.rows.items() if oid == order_id and r.product_id == product_id),
+            key=lambda r: r.pk,
+        )
+
+    def touch(self, row: OrderLedger) -> None:
+        self.dirty.add((row.order_id, row.order_item_id))
+
+    def save(self, now: datetime) -> None:
+        rows = [self.rows[key] for key in sorted(self.dirty)]
+        for row in rows:
+            row.updated_at = now
+        OrderLedger.objects.bulk_update(
+            rows,
+            ["decremented", "oversold", "restored", "decremented_at", "restored_at", "last_order_state", "updated_at"],
+        )
+
+
+def _settle_own(ledger: _Ledger, item: ItemView, stock: dict[int, InventoryItem], now: datetime) -> None:
     """Move one ledger row (and its item's stock) to what the deliveries say, at most once each way."""
-    inventory = stock.get(item.product_id)
-    row, created = OrderLedger.objects.select_for_update().get_or_create(
-        seller_id=seller_id,
-        order_id=item.owner_order_id,
-        order_item_id=item.order_item_id,
-        defaults={"product_id": item.product_id, "quantity": item.quantity, "item": inventory},
-    )
+    row = ledger.rows[(item.owner_order_id, item.order_item_id)]
+    inventory = stock.get(row.product_id)
     if row.item_id is None or (inventory is not None and inventory.pk != row.item_id):
         inventory = None
-    if created and row.item_id is None:
-        Conflict.objects.create(
-            seller_id=seller_id,
-            kind=ConflictKind.UNKNOWN_PRODUCT,
-            product_id=row.product_id,
-            order_id=row.order_id,
-            details={"order_item_id": row.order_item_id, "quantity": row.quantity},
-        )
-    changed = created
     if item.cancelled:
         if row.restored_at is None:
             _restore(row, inventory, now)
-            changed = True
+            ledger.touch(row)
     elif item.sold and row.decremented_at is None and row.restored_at is None:
-        cancelled_by_merged_order = (
-            OrderLedger.objects.filter(
-                seller_id=seller_id, order_id=row.order_id, product_id=row.product_id, restored_at__isnull=False
-            )
-            .exclude(pk=row.pk)
-            .exists()
-        )
-        if cancelled_by_merged_order:
-            row.restored_at = now  # the merged CT0 order was cancelled before this sale was seen
+        if any(r.restored_at is not None for r in ledger.for_product(row.order_id, row.product_id) if r is not row):
+            row.restored_at = now  # its merged CT0 order was cancelled before this sale was seen
         else:
-            _take(seller_id, row, inventory, now)
-        changed = True
+            _take(ledger.seller_id, row, inventory, now)
+        ledger.touch(row)
     if item.last_state and row.last_order_state != item.last_state:
-        row.last_order_state, changed = item.last_state, True
-    if changed:
-        row.save()
+        row.last_order_state = item.last_state
+        ledger.touch(row)
 
 
-def _settle_reference(
-    seller_id: Any, order_id: int, item: ItemView, stock: dict[int, InventoryItem], now: datetime
-) -> None:
+def _settle_reference(ledger: _Ledger, item: ItemView, stock: dict[int, InventoryItem], now: datetime) -> None:
     """A cancelled order's line that was sold under another order: settle that order's rows.
 
     Matched by (hub-pending order, product), because the merged order's items carry new ids.
-    With no row there yet, a settled tombstone row blocks the hub_pending sale seen later.
     """
     if not item.cancelled:
         return
-    rows = list(
-        OrderLedger.objects.select_for_update()
-        .filter(seller_id=seller_id, order_id=item.owner_order_id, product_id=item.product_id)
-        .order_by("pk")
-    )
-    if not rows:
-        OrderLedger.objects.get_or_create(
-            seller_id=seller_id,
-            order_id=item.owner_order_id,
-            order_item_id=item.order_item_id,
-            defaults={
-                "product_id": item.product_id,
-                "quantity": item.quantity,
-                "item": stock.get(item.product_id),
-                "restored_at": now,
-                "last_order_state": f"canceled via order {order_id}",
-            },
-        )
-        return
-    for row in rows:
+    for row in ledger.for_product(item.owner_order_id, item.product_id):
         if row.restored_at is None:
             inventory = stock.get(row.product_id) if row.item_id is not None else None
             _restore(row, inventory, now)
-            row.save()
+            ledger.touch(row)
+
+
+def _new_rows(seller_id: Any, order_id: int, view: OrderView, ledger: _Ledger, stock: dict[int, InventoryItem],
+              now: datetime) -> list[OrderLedger]:
+    """Rows to create: one per own item; a settled tombstone for a cancelled reference with no
+    row under its hub-pending order yet, so that order's late hub_pending never decrements."""
+    wanted = []
+    for item in view.items.values():
+        if not item.reference:
+            wanted.append(OrderLedger(
+                seller_id=seller_id, order_id=item.owner_order_id, order_item_id=item.order_item_id,
+                product_id=item.product_id, quantity=item.quantity, item=stock.get(item.product_id),
+            ))
+        elif item.cancelled and not ledger.for_product(item.owner_order_id, item.product_id):
+            wanted.append(OrderLedger(
+                seller_id=seller_id, order_id=item.owner_order_id, order_item_id=item.order_item_id,
+                product_id=item.product_id, quantity=item.quantity, item=stock.get(item.product_id),
+                restored_at=now, last_order_state=f"canceled via order {order_id}",
+            ))
+    return wanted
 
 
 def order_apply(*, seller_id: Any, order_id: int) -> OrderView:
@@ -291,52 +310,76 @@ def order_apply(*, seller_id: Any, order_id: int) -> OrderView:
     Idempotent: run it any number of times, in any interleaving with other orders, and the
     ledger ends the same. Marks the deliveries it used as applied (bad ones as failed).
     """
-    while True:
-        planned = order_view(order_id, order_deliveries(seller_id=seller_id, order_ids=[order_id]))
-        with transaction.atomic():
-            _lock_orders(seller_id, planned.owners)
-            view = order_view(order_id, order_deliveries(seller_id=seller_id, order_ids=[order_id]))
-            if not view.owners <= planned.owners:
-                continue  # a delivery naming another order landed meanwhile: lock that one too
-            now = timezone.now()
-            product_ids = {item.product_id for item in view.items.values()}
-            stock = {
-                inv.product_id: inv
-                for inv in InventoryItem.objects.select_for_update()
-                .filter(seller_id=seller_id, product_id__in=product_ids)
-                .order_by("pk")  # one lock order across workers: no deadlock between orders
-            }
-            for key in sorted(view.items):
-                item = view.items[key]
-                if item.reference:
-                    _settle_reference(seller_id, order_id, item, stock, now)
-                else:
-                    _settle_own(seller_id, item, stock, now)
-            WebhookEvent.objects.filter(id__in=view.good_events, state=WebhookState.RECEIVED).update(
-                state=WebhookState.APPLIED, applied_at=now, error=""
-            )
-            for event_id, reason in view.bad_events.items():
-                WebhookEvent.objects.filter(id=event_id).exclude(state=WebhookState.FAILED).update(
-                    state=WebhookState.FAILED, error=reason[:1000]
+    with transaction.atomic():
+        _lock_orders(seller_id, {order_id})
+        view = order_view(order_id, order_deliveries(seller_id=seller_id, order_ids=[order_id]))
+        _lock_orders(seller_id, view.owners - {order_id})
+        now = timezone.now()
+        product_ids = {item.product_id for item in view.items.values()}
+        stock = {
+            inv.product_id: inv
+            for inv in InventoryItem.objects.select_for_update()
+            .filter(seller_id=seller_id, product_id__in=product_ids)
+            .order_by("pk")  # one lock order across workers: no deadlock between orders
+        }
+        ledger = _Ledger(seller_id, view.owners)
+        for row in ledger.ensure(_new_rows(seller_id, order_id, view, ledger, stock, now)):
+            if row.item_id is None and row.restored_at is None:
+                Conflict.objects.create(
+                    seller_id=seller_id,
+                    kind=ConflictKind.UNKNOWN_PRODUCT,
+                    product_id=row.product_id,
+                    order_id=row.order_id,
+                    details={"order_item_id": row.order_item_id, "quantity": row.quantity},
                 )
-            return view
+        for key in sorted(view.items):
+            item = view.items[key]
+            if item.reference:
+                _settle_reference(ledger, item, stock, now)
+            else:
+                _settle_own(ledger, item, stock, now)
+        ledger.save(now)
+        WebhookEvent.objects.filter(id__in=view.good_events, state=WebhookState.RECEIVED).update(
+            state=WebhookState.APPLIED, applied_at=now, error=""
+        )
+        for event_id, reason in view.bad_events.items():
+            WebhookEvent.objects.filter(id=event_id).exclude(state=WebhookState.FAILED).update(
+                state=WebhookState.FAILED, error=reason[:1000]
+            )
+        return view
+
+
+def _claim_attempt(event_id: int) -> tuple[Any, int] | None:
+    """attempts += 1 for a still-received delivery, returning (seller, order); None otherwise."""
+    table = connection.ops.quote_name(WebhookEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET attempts = attempts + 1 WHERE id = %s AND state = %s "  # noqa: S608
+            "RETURNING seller_id, object_id",
+            [event_id, WebhookState.RECEIVED.value],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    seller_field = WebhookEvent._meta.get_field("seller")
+    return seller_field.target_field.to_python(row[0]), row[1]
 
 
 def webhook_event_apply(*, event_id: int) -> str:
     """Apply one stored delivery (through its whole order); returns the delivery's final state.
 
     A delivery already applied, ignored, stale or failed is left alone, so a redelivered task or
-    a sweeper duplicate costs one indexed read.
+    a sweeper duplicate costs one indexed UPDATE that matches nothing.
     """
-    event = WebhookEvent.objects.filter(pk=event_id).values("seller_id", "object_id", "state").first()
-    if event is None:
-        return "missing"
-    if event["state"] != WebhookState.RECEIVED:
-        return event["state"]
-    WebhookEvent.objects.filter(pk=event_id).update(attempts=F("attempts") + 1)
+    claimed = _claim_attempt(event_id)
+    if claimed is None:
+        return WebhookEvent.objects.filter(pk=event_id).values_list("state", flat=True).first() or "missing"
+    seller_id, order_id = claimed
     try:
-        order_apply(seller_id=event["seller_id"], order_id=event["object_id"])
+        view = order_apply(seller_id=seller_id, order_id=order_id)
     except Exception as exc:
         WebhookEvent.objects.filter(pk=event_id, state=WebhookState.RECEIVED).update(error=repr(exc)[:1000])
         raise
-    return WebhookEvent.objects.filter(pk=event_id).values_list("state", flat=True).first() or "missing"
+    if event_id in view.bad_events:
+        return WebhookState.FAILED
+    return WebhookState.APPLIED

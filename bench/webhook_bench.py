@@ -1,0 +1,294 @@
+"""The webhook endpoint under gunicorn, side by side with a trivial Django view on the same server.
+
+One gunicorn (``-w 2`` sync workers, the real WSGI app and middleware stack) on PostgreSQL
+database ``brxsync_whbench`` (created and migrated if absent) and Redis database 12 as broker.
+Each webhook request is a fresh signed ``order.create`` delivery carrying a real 3 KB order
+(``/work/shared/cardtrader-samples/orders.json``) as ``data``, so every one is verified, parsed,
+stored and handed to the broker — the full path, never the duplicate shortcut.
+
+Phases, each for both endpoints (baseline ``GET /health/live``: the same middleware, no work):
+1. fixed rate: ``--rate`` req/s (open loop, latency measured from the *scheduled* send time, so a
+   stall is not hidden by the load generator waiting) for ``--seconds``: p50 / p99 / max;
+2. throughput: ``--conns`` concurrent closed-loop clients for ``--seconds``: requests/s.
+3. end to end (webhook only): a ``celery -A brxsync worker -Q high-priority`` applies the
+   deliveries; delivery sent → stock updated (ledger row ``decremented_at``), p50 / p99, at
+   ``--rate`` req/s.
+
+Run:  .venv/bin/python bench/webhook_bench.py [--rate 100 --seconds 10 --conns 8]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import http.client
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DB_NAME = "brxsync_whbench"
+BROKER = os.environ.get("WEBHOOK_BENCH_BROKER_URL", "redis://127.0.0.1:6379/12")
+ENV = dict(
+    os.environ,
+    DJANGO_SETTINGS_MODULE="brxsync.test_settings",
+    DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
+    CELERY_BROKER_URL=BROKER,
+    LOG_LEVEL="WARNING",
+    PYTHONUNBUFFERED="1",
+    # test_settings namespaces broker keys per process tree; gunicorn, the worker and this
+    # process must share one namespace to see each other's messages.
+    BRX_TEST_BROKER_NAMESPACE=f"whbench-{uuid.uuid4().hex[:8]}",
+)
+os.environ.update({k: ENV[k] for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CELERY_BROKER_URL", "LOG_LEVEL",
+                                      "BRX_TEST_BROKER_NAMESPACE")})
+SAMPLE = json.loads(Path("/work/shared/cardtrader-samples/orders.json").read_text())[0]
+
+
+def ensure_database() -> None:
+    import psycopg
+
+    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as pg:
+        if not pg.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
+            pg.execute(f"CREATE DATABASE {DB_NAME}")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=ENV, check=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_seller():
+    from inventory.models import ConnectionState, InventoryItem, SyncSettings, User
+
+    user = User.objects.create(username=f"whbench-{uuid.uuid4().hex[:8]}")
+    sync = SyncSettings(user=user, connection_state=ConnectionState.CONNECTED)
+    secret = uuid.uuid4().hex + uuid.uuid4().hex
+    sync.set_credentials(token="bench-token", shared_secret=secret)
+    sync.save()
+    for it in SAMPLE["order_items"]:
+        InventoryItem.objects.create(seller=user, product_id=it["product_id"], blueprint_id=it["blueprint_id"],
+                                     quantity=10**8)
+    return user, sync, secret
+
+
+def deliveries(secret: str, n: int, first_order: int) -> list[tuple[bytes, str]]:
+    """n fresh signed deliveries: a real order (non-CT0, paid) under new order and item ids."""
+    from syncops.webhook_signature import sign
+
+    out = []
+    for i in range(n):
+        data = copy.deepcopy(SAMPLE)
+        data.update(id=first_order + i, state="paid", via_cardtrader_zero=False)
+        for k, it in enumerate(data["order_items"]):
+            it.update(id=(first_order + i) * 10 + k, hub_pending_order_id=None)
+        body = json.dumps({"id": str(uuid.uuid4()), "time": int(time.time()), "cause": "order.create",
+                           "object_class": "Order", "object_id": data["id"], "mode": "live", "data": data},
+                          separators=(",", ":")).encode()
+        out.append((body, sign(body, secret)))
+    return out
+
+
+def request(port: int, method: str, path: str, body: bytes | None = None, sig: str | None = None) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if sig:
+            headers["Signature"] = sig
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
+
+
+def fixed_rate(port: int, make_call, rate: float, seconds: float, workers: int = 16) -> tuple[list[float], list[float]]:
+    """Open-loop: request i is due at start + i/rate; latency counts from that due time."""
+    n = int(rate * seconds)
+    start = time.perf_counter() + 0.2
+    slots = iter(range(n))
+    lock = threading.Lock()
+    lat: list[float] = []
+    sent_at: list[float] = []
+    errors: list[int] = []
+
+    def run() -> None:
+        while True:
+            with lock:
+                i = next(slots, None)
+            if i is None:
+                return
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            t = time.time()
+            status = make_call(i)
+            done = time.perf_counter()
+            with lock:
+                lat.append((done - due) * 1000)
+                sent_at.append(t)
+                if status != 200:
+                    errors.append(status)
+
+    threads = [threading.Thread(target=run) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise SystemExit(f"{len(errors)} non-200 answers, e.g. {errors[:5]}")
+    return lat, sent_at
+
+
+def closed_loop(make_call, conns: int, seconds: float) -> float:
+    stop = time.perf_counter() + seconds
+    counter = iter(range(10**9))
+    lock = threading.Lock()
+    count = [0]
+
+    def run() -> None:
+        while time.perf_counter() < stop:
+            with lock:
+                i = next(counter)
+            if make_call(i) == 200:
+                with lock:
+                    count[0] += 1
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=run) for _ in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return count[0] / (time.perf_counter() - began)
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rate", type=float, default=100)
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--conns", type=int, default=8)
+    ap.add_argument("--gunicorn-workers", type=int, default=2)
+    args = ap.parse_args()
+
+    ensure_database()
+    import django
+
+    django.setup()
+    from brxsync.celery import app
+    from syncops.models import OrderLedger
+
+    user, sync, secret = make_seller()
+    path = f"/api/v1/webhooks/cardtrader/{sync.webhook_id}/"
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge("high-priority")
+    port = free_port()
+    gunicorn = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "brxsync.wsgi:application", "-w", str(args.gunicorn_workers),
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
+        cwd=ROOT, env=ENV, start_new_session=True,
+    )
+    worker = None
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                if request(port, "GET", "/health/live") == 200:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise SystemExit("gunicorn did not start")
+            time.sleep(0.2)
+
+        n_fixed = int(args.rate * args.seconds)
+        order_base = int(time.time()) * 1000
+        pool = deliveries(secret, n_fixed * 2 + 20000, order_base)
+        cursor = iter(range(len(pool)))
+        cursor_lock = threading.Lock()
+
+        def webhook(_: int) -> int:
+            with cursor_lock:
+                body, sig = pool[next(cursor)]
+            return request(port, "POST", path, body, sig)
+
+        def trivial(_: int) -> int:
+            return request(port, "GET", "/health/live")
+
+        for fn in (trivial, webhook):  # warm both code paths in every gunicorn worker
+            for i in range(20):
+                fn(i)
+        results = {}
+        for name, fn in (("trivial GET /health/live", trivial), ("webhook POST", webhook)):
+            lat, _ = fixed_rate(port, fn, args.rate, args.seconds)
+            rps = closed_loop(fn, args.conns, args.seconds)
+            results[name] = (lat, rps)
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge("high-priority")  # the backlog of phase 1–2, never applied
+
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "brxsync", "worker", "-Q", "high-priority", "-c", "2",
+             "-n", f"whbench-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle",
+             "--without-heartbeat", "-l", "WARNING"],
+            cwd=ROOT, env=ENV, start_new_session=True,
+        )
+        time.sleep(4)
+        e2e_first = order_base + next(cursor)
+        lat, sent = fixed_rate(port, webhook, args.rate, args.seconds)
+        e2e_last = order_base + next(cursor)
+        deadline = time.time() + 60
+        rows = OrderLedger.objects.filter(seller=user, order_id__gte=e2e_first, order_id__lt=e2e_last)
+        expected = len(sent) * len(SAMPLE["order_items"])
+        while rows.filter(decremented_at__isnull=False).count() < expected and time.time() < deadline:
+            time.sleep(0.5)
+        from syncops.models import WebhookEvent
+
+        events = WebhookEvent.objects.filter(seller=user, object_id__gte=e2e_first, object_id__lt=e2e_last)
+        e2e = []
+        for ev in events.values("object_id", "received_at"):
+            row = rows.filter(order_id=ev["object_id"]).order_by("-decremented_at").values("decremented_at").first()
+            if row and row["decremented_at"]:
+                e2e.append((row["decremented_at"] - ev["received_at"]).total_seconds() * 1000)
+    finally:
+        for proc in (worker, gunicorn):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=20)
+
+    cmd = "  ".join(["command: .venv/bin/python bench/webhook_bench.py", f"--rate {args.rate:g}",
+                     f"--seconds {args.seconds:g}", f"--conns {args.conns}"])
+    print(cmd)
+    print(f"machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"gunicorn -w {args.gunicorn_workers} (sync), body {len(pool[0][0])} bytes")
+    print(f"{'endpoint':28} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s (closed loop)':>20}")
+    for name, (lat, rps) in results.items():
+        print(f"{name:28} {statistics.median(lat):8.2f} {pct(lat, 99):8.2f} {max(lat):8.2f} {rps:20.0f}")
+    t_rps, w_rps = results["trivial GET /health/live"][1], results["webhook POST"][1]
+    print(f"webhook throughput / trivial: {w_rps / t_rps:.2f}")
+    if e2e:
+        print(f"end to end (stored → stock decremented, worker -c 2) at {args.rate:g} req/s: n={len(e2e)}/{len(sent)} "
+              f"p50 {statistics.median(e2e):.1f} ms  p99 {pct(e2e, 99):.1f} ms  max {max(e2e):.1f} ms; "
+              f"request p50 {statistics.median(lat):.2f} ms p99 {pct(lat, 99):.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
