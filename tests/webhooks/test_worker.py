@@ -7,8 +7,8 @@ worker`` subprocess applies them from the test database. At the end, local stock
 the sandbox's stock for every product, and the ledger must hold exactly the expected sales.
 
 Scale: the issue asks for 2,000 orders across 20 sellers; on this shared 2-core machine that
-is minutes, so the stream test runs 6 sellers x 25 orders (150 orders, ~300 deliveries with
-duplicates, reordering, cancellations and a CT0 merge per seller), ~35 s here.
+is minutes, so the stream test runs 8 sellers x 30 orders (240 orders, ~500 deliveries with
+duplicates, reordering, cancellations and a CT0 merge per seller), ~25 s here (400 orders: ~40 s).
 ``WEBHOOK_E2E_SELLERS`` / ``WEBHOOK_E2E_ORDERS`` scale it up
 (``WEBHOOK_E2E_SELLERS=20 WEBHOOK_E2E_ORDERS=100`` is the issue's size).
 """
@@ -35,8 +35,8 @@ from tests.webhooks.conftest import Shop, make_shop
 # may take our tasks, and ours never takes theirs.
 WEBHOOK_BROKER_URL = os.environ.get("WEBHOOK_TEST_BROKER_URL", "redis://127.0.0.1:6379/11")
 DEAD_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1: a broker outage
-SELLERS = int(os.environ.get("WEBHOOK_E2E_SELLERS", "6"))
-ORDERS_PER_SELLER = int(os.environ.get("WEBHOOK_E2E_ORDERS", "25"))
+SELLERS = int(os.environ.get("WEBHOOK_E2E_SELLERS", "8"))
+ORDERS_PER_SELLER = int(os.environ.get("WEBHOOK_E2E_ORDERS", "30"))
 
 
 def switch_broker(url: str) -> None:
