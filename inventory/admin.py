@@ -36,6 +36,7 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "id", "email", "is_staff", "is_active", "date_joined")
     search_fields = ("username", "email", "=id")
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts are one COUNT per filter choice
 
 
 # ------------------------------------------------------------------------ sellers
@@ -56,6 +57,7 @@ class SyncSettingsAdmin(ConsoleAdminMixin, admin.ModelAdmin):
     search_help_text = "Seller UUID, username, or CardTrader user id."
     list_select_related = ("user",)
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts are one COUNT per filter choice
     ordering = ("-updated_at",)
     actions = ("start_import", "reconcile_dry_run", "reconcile_apply", "pause", "resume", "reset_breaker",
                "disconnect", "clear_caches")
@@ -404,6 +406,7 @@ class InventoryItemAdmin(ConsoleAdminMixin, admin.ModelAdmin):
     search_help_text = "A number matches a product id or blueprint id exactly; text matches the name."
     list_select_related = ("seller",)
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts are one COUNT per filter choice
     actions = ("delete_on_cardtrader",)
     readonly_fields = ("seller", "product_id", "blueprint_id", "name", "print_id", "print_table", "game_id",
                        "category_id", "expansion_id", "currency", "sync_state", "version", "last_synced_at",

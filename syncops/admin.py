@@ -49,6 +49,7 @@ class SyncOperationAdmin(ReadOnlyRecordAdmin):
     search_help_text = "Exact operation key, CardTrader job uuid or product id."
     list_select_related = ("seller",)
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts are one COUNT per filter choice
     ordering = ("-created_at",)
     actions = ("retry_selected", "cancel_selected")
     readonly_fields = ("item_link", "attempts_view", "result_view", "payload_view")
@@ -156,6 +157,7 @@ class WebhookEventAdmin(ReadOnlyRecordAdmin):
     search_help_text = "Exact delivery id or CardTrader order id."
     list_select_related = ("seller",)
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts are one COUNT per filter choice
     ordering = ("-received_at",)
     actions = ("reapply_selected",)
     exclude = ("payload",)
@@ -191,6 +193,7 @@ class OrderLedgerAdmin(ReadOnlyRecordAdmin):
     search_fields = ("=order_id", "=product_id")
     list_select_related = ("seller",)
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts are one COUNT per filter choice
 
 
 class OpenFilter(admin.SimpleListFilter):
@@ -215,6 +218,7 @@ class ConflictAdmin(ReadOnlyRecordAdmin):
     search_fields = ("=product_id", "=order_id")
     list_select_related = ("seller",)
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts are one COUNT per filter choice
     exclude = ("details",)
     readonly_fields = ("details_view",)
 
