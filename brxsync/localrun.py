@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -63,6 +64,41 @@ def _create_local_catalogue(path: Path) -> None:
             conn.execute(f"CREATE INDEX IF NOT EXISTS {table}_ct ON {table} (cardtrader_id)")
 
 
+DEMO_SELLER = "00000000-0000-4000-8000-00000000de70"
+DEMO_PRODUCTS = 3000
+
+
+def _demo_seller(env: dict[str, str], manage: Callable[..., None]) -> None:
+    """A populated system within a minute: a sandbox account with stock, connected and imported.
+
+    The sandbox keeps its state in memory, so each start creates the account again (same seeded
+    stock), reconnects the demo seller with the new token and re-imports.
+    """
+    from cardtrader_sandbox.control import SandboxControl
+
+    control = SandboxControl(env["SANDBOX_URL"])
+    account = control.create_account(name="Demo Card Shop")
+    control.seed_products(account.user_id, DEMO_PRODUCTS, seed=7)
+    blueprints = sorted({p["blueprint_id"] for p in control.products(account.user_id)})
+    if "BLUEPRINT_DATABASE_URL" not in os.environ:
+        # Map all but a few blueprints in the embedded catalogue, so the admin shows unmapped stock too.
+        with sqlite3.connect(VAR_DIR / "catalogue.sqlite3") as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO cards_prints (id, cardtrader_id, name) VALUES (?, ?, ?)",
+                [(100000 + bp, bp, f"print of blueprint {bp}") for bp in blueprints[: max(1, len(blueprints) - 3)]],
+            )
+    manage("connect_seller", DEMO_SELLER, extra_env={"CARDTRADER_TOKEN": account.token})
+    webhook = subprocess.run(
+        [PY, "manage.py", "shell", "-c",
+         f"from inventory.models import SyncSettings; print(SyncSettings.objects.get(pk='{DEMO_SELLER}').webhook_url)"],
+        cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    control.set_webhook_url(account.user_id, webhook)
+    manage("import_seller", DEMO_SELLER)
+    print(f"[brxsync] demo seller {DEMO_SELLER}: {DEMO_PRODUCTS} products imported from the sandbox "
+          f"(sandbox control: {env['SANDBOX_URL']}/_sandbox/)")
+
+
 def main() -> None:
     VAR_DIR.mkdir(exist_ok=True)
     env = dict(os.environ)
@@ -93,12 +129,14 @@ def main() -> None:
         env["SANDBOX_URL"] = f"http://127.0.0.1:{port}"
         print(f"[brxsync] CardTrader sandbox on 127.0.0.1:{port}")
 
-    def manage(*args: str) -> None:
-        subprocess.run([PY, "manage.py", *args], cwd=BASE_DIR, env=env, check=True)
+    def manage(*args: str, extra_env: dict[str, str] | None = None) -> None:
+        subprocess.run([PY, "manage.py", *args], cwd=BASE_DIR, env={**env, **(extra_env or {})}, check=True)
 
     manage("migrate", "--noinput", "-v", "0")
     manage("setup_periodic_tasks")
     manage("bootstrap_local")
+    if "SANDBOX_URL" in env:
+        _demo_seller(env, manage)
 
     celery = [PY, "-m", "celery", "-A", "brxsync"]
     children += [

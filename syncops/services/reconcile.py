@@ -41,6 +41,7 @@ from syncops.services.stock_stage import (
     StageTables,
     map_rows,
     mark_removed,
+    seller_param,
     upsert_from_stage,
 )
 from syncops.services.sync_runs import (
@@ -90,7 +91,7 @@ def diff(stage: StageTables, seller_id: Any) -> dict[str, Any]:
     present = f"i.id IS NOT NULL AND i.sync_state IN {_in(OVERWRITABLE)} AND i.sync_state <> 'removed_remote'"
     missing_local = f"(i.id IS NULL OR i.sync_state = '{ItemSyncState.REMOVED_REMOTE.value}')"
     pending = f"i.id IS NOT NULL AND i.sync_state NOT IN {_in(OVERWRITABLE)} AND {changed}"
-    sid = str(seller_id)
+    sid = seller_param(seller_id)
     counts: dict[str, int] = {}
     items: list[dict[str, Any]] = []
     limit = report_limit()

@@ -37,6 +37,14 @@ from inventory.models import InventoryItem, ItemSyncState
 
 ITEMS = InventoryItem._meta.db_table
 
+
+def seller_param(seller_id: Any) -> Any:
+    """The seller id as this database stores it in raw SQL (a uuid on PostgreSQL; 32 hex digits,
+    no dashes, on SQLite, where a dashed string would silently match nothing or break the FK)."""
+    field = InventoryItem._meta.get_field("seller").target_field
+    return field.get_db_prep_value(seller_id if isinstance(seller_id, uuid.UUID) else uuid.UUID(str(seller_id)),
+                                   connection)
+
 # The staged columns, in COPY order. ``properties`` travels as JSON text.
 STAGE_COLUMNS = (
     "product_id", "blueprint_id", "print_id", "print_table", "name", "game_id", "category_id", "expansion_id",
@@ -241,7 +249,7 @@ def upsert_from_stage(stage: StageTables, seller_id: Any, now: datetime, *, wher
         f"last_synced_at = EXCLUDED.last_synced_at, updated_at = EXCLUDED.updated_at "
         f"WHERE {ITEMS}.sync_state IN ({states}) AND {_changed_predicate(ITEMS, 'EXCLUDED')}"
     )
-    params = [str(seller_id), now, now, now]
+    params = [seller_param(seller_id), now, now, now]
     with connection.cursor() as cur:
         if stage.postgres:
             cur.execute(
@@ -251,11 +259,11 @@ def upsert_from_stage(stage: StageTables, seller_id: Any, now: datetime, *, wher
             )
             inserted, updated = cur.fetchone()
             return UpsertCounts(int(inserted), int(updated))
-        cur.execute(f"SELECT count(*) FROM {ITEMS} WHERE seller_id = %s", [str(seller_id)])
+        cur.execute(f"SELECT count(*) FROM {ITEMS} WHERE seller_id = %s", [params[0]])
         before = cur.fetchone()[0]
         cur.execute(insert, params)
         touched = cur.rowcount
-        cur.execute(f"SELECT count(*) FROM {ITEMS} WHERE seller_id = %s", [str(seller_id)])
+        cur.execute(f"SELECT count(*) FROM {ITEMS} WHERE seller_id = %s", [params[0]])
         inserted = cur.fetchone()[0] - before
         return UpsertCounts(inserted, max(0, touched - inserted))
 
@@ -269,7 +277,7 @@ def mark_removed(stage: StageTables, seller_id: Any, now: datetime, *, where: st
             f"version = version + 1, last_synced_at = %s, updated_at = %s "
             f"WHERE seller_id = %s AND sync_state IN ({removable}) {where} "
             f"AND NOT EXISTS (SELECT 1 FROM {stage.seen} z WHERE z.product_id = {ITEMS}.product_id)",
-            [now, now, str(seller_id)],
+            [now, now, seller_param(seller_id)],
         )
         return cur.rowcount
 

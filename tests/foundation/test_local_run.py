@@ -1,14 +1,18 @@
-"""`make run`'s embedded default really comes up: SQLite, embedded Redis, web + worker + beat."""
+"""`make run`'s embedded default really comes up: SQLite, embedded Redis, the sandbox, web + worker +
+beat, and a demo seller whose CardTrader stock is imported."""
 import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import requests
+
+from brxsync.localrun import DEMO_PRODUCTS, DEMO_SELLER
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +48,15 @@ def test_embedded_stack_comes_up_ready_and_prints_a_staff_login(tmp_path):
         text = log.read_text()
         login = re.search(r"staff login: admin / (\S+)", text)
         assert login, text[-2000:]
-        assert (tmp_path / "brxsync.sqlite3").exists()
+        db = sqlite3.connect(tmp_path / "brxsync.sqlite3")
+        try:
+            (items, mapped), = db.execute(
+                "SELECT COUNT(*), COUNT(print_id) FROM inventory_inventoryitem WHERE seller_id = ?",
+                [DEMO_SELLER.replace("-", "")],
+            )
+        finally:
+            db.close()
+        assert items == DEMO_PRODUCTS and 0 < mapped < items, (items, mapped, text[-2000:])
         session = requests.Session()
         page = session.get(f"http://127.0.0.1:{port}/admin/login/", timeout=5)
         token = session.cookies["csrftoken"]
