@@ -5,6 +5,7 @@ and a missing one fails loudly.
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 
@@ -45,6 +46,58 @@ def _broker_namespace_cleanup() -> Iterator[None]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+class _SecretScan(logging.Handler):
+    """Formats every log record the way production does (redaction filter + JSON formatter) and
+    remembers any line that carries a CardTrader token or shared secret the sandbox issued."""
+
+    def __init__(self) -> None:
+        from brxsync.observability.logs import make_formatter
+        from brxsync.observability.redaction import RedactingFilter
+
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(make_formatter("json"))
+        self.addFilter(RedactingFilter())
+        self.secrets: set[str] = set()
+        self.leaks: list[str] = []
+        self.lines = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:  # a record that cannot be formatted cannot leak either
+            return
+        self.lines += 1
+        for secret in self.secrets:
+            if secret in line:
+                self.leaks.append(f"{record.name}: {line[:300]}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _scan_logs_for_secrets() -> Iterator[_SecretScan]:
+    """Issue 10's promise, checked over the whole suite: no log line of any flow the tests run
+    ever carries a sandbox account's token or shared secret. Every account created through the
+    sandbox's control helper is watched from the moment it exists."""
+    from cardtrader_sandbox.control import SandboxControl
+
+    scan = _SecretScan()
+    original = SandboxControl.create_account
+
+    def watched(self: SandboxControl, *args: object, **kwargs: object):
+        account = original(self, *args, **kwargs)
+        scan.secrets.update(v for v in (account.token, account.shared_secret) if v and len(v) >= 8)
+        return account
+
+    SandboxControl.create_account = watched  # type: ignore[method-assign]
+    root = logging.getLogger()
+    root.addHandler(scan)
+    try:
+        yield scan
+    finally:
+        root.removeHandler(scan)
+        SandboxControl.create_account = original  # type: ignore[method-assign]
+    assert not scan.leaks, f"{len(scan.leaks)} log line(s) carried a CardTrader secret:\n" + "\n".join(scan.leaks[:10])
 
 
 @pytest.fixture(autouse=True)
