@@ -31,6 +31,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from brxsync import features
 from inventory.models import ConnectionState, ItemSyncState, SyncSettings, SyncStatus, User
 from syncops.models import OperationKind, SyncOperation
 from syncops.services.imports import stream_export
@@ -58,7 +59,7 @@ OTHER_FIELDS = ("description", "user_data_field", "graded", "blueprint_id", "nam
 
 
 def report_limit() -> int:
-    return int(getattr(settings, "RECONCILE_REPORT_ITEMS", 1000))
+    return int(settings.RECONCILE_REPORT_ITEMS)
 
 
 def reconcile_start(*, seller: User, dry_run: bool = False, actor: str = "", dispatch: bool = True) -> SyncOperation:
@@ -180,14 +181,13 @@ def reconcile_run(operation_id: int, *, client: Any = None) -> RunOutcome:
 # ----------------------------------------------------------------------------------- schedule
 
 def reconcile_interval() -> int:
-    return int(getattr(settings, "RECONCILE_INTERVAL_SECONDS", 6 * 3600))
+    return int(settings.RECONCILE_INTERVAL_SECONDS)
 
 
 def reconcile_spread() -> int:
     """The window beat spreads sellers over; also how often beat runs. Kept below the broker's
     longest safe countdown (CELERY_MAX_COUNTDOWN_SECONDS)."""
-    cap = int(getattr(settings, "CELERY_MAX_COUNTDOWN_SECONDS", 3600))
-    return max(60, min(cap, int(getattr(settings, "RECONCILE_SPREAD_SECONDS", 3600))))
+    return max(60, min(int(settings.CELERY_MAX_COUNTDOWN_SECONDS), int(settings.RECONCILE_SPREAD_SECONDS)))
 
 
 def reconcile_offset(seller_id: Any, spread: int | None = None) -> int:
@@ -199,7 +199,10 @@ def reconcile_offset(seller_id: Any, spread: int | None = None) -> int:
 
 def reconcile_due_sellers() -> list[Any]:
     """Connected, unpaused, already-imported sellers with no import/reconcile started within
-    ``interval - spread`` (so each is reconciled about once per interval)."""
+    ``interval - spread`` (so each is reconciled about once per interval). None while the
+    ``scheduled_reconcile`` kill switch is off (an incident with CardTrader: stop the bulk load)."""
+    if not features.enabled("scheduled_reconcile"):
+        return []
     since = timezone.now() - timedelta(seconds=max(0, reconcile_interval() - reconcile_spread()))
     recent = SyncOperation.objects.filter(seller_id=OuterRef("user_id"), kind__in=BULK_KINDS, created_at__gte=since)
     return list(

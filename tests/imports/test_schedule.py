@@ -34,6 +34,13 @@ def test_only_connected_unpaused_sellers_without_a_recent_sync_are_due():
     assert not {recent.pk, paused.pk, never_imported.pk} & got
 
 
+def test_the_kill_switch_stops_scheduled_reconciles(settings):
+    due = _seller()
+    assert due.pk in set(reconcile_due_sellers())
+    settings.FEATURE_FLAGS = {**settings.FEATURE_FLAGS, "scheduled_reconcile": False}
+    assert reconcile_due_sellers() == []
+
+
 def test_offsets_are_stable_and_spread_10000_sellers_evenly():
     ids = [uuid.uuid4() for _ in range(10_000)]
     assert [reconcile_offset(i, 3600) for i in ids[:50]] == [reconcile_offset(i, 3600) for i in ids[:50]]
