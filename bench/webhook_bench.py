@@ -51,6 +51,7 @@ ENV = dict(
 )
 os.environ.update({k: ENV[k] for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CELERY_BROKER_URL", "LOG_LEVEL",
                                       "BRX_TEST_BROKER_NAMESPACE")})
+PRODUCTS, PRODUCT_BASE = 500, 500_000_000
 SAMPLE = json.loads(Path("/work/shared/cardtrader-samples/orders.json").read_text())[0]
 
 
@@ -77,9 +78,10 @@ def make_seller():
     secret = uuid.uuid4().hex + uuid.uuid4().hex
     sync.set_credentials(token="bench-token", shared_secret=secret)
     sync.save()
-    for it in SAMPLE["order_items"]:
-        InventoryItem.objects.create(seller=user, product_id=it["product_id"], blueprint_id=it["blueprint_id"],
-                                     quantity=10**8)
+    InventoryItem.objects.bulk_create(
+        InventoryItem(seller=user, product_id=PRODUCT_BASE + k, blueprint_id=16253, quantity=10**8)
+        for k in range(PRODUCTS)
+    )
     return user, sync, secret
 
 
@@ -92,7 +94,10 @@ def deliveries(secret: str, n: int, first_order: int) -> list[tuple[bytes, str]]
         data = copy.deepcopy(SAMPLE)
         data.update(id=first_order + i, state="paid", via_cardtrader_zero=False)
         for k, it in enumerate(data["order_items"]):
-            it.update(id=(first_order + i) * 10 + k, hub_pending_order_id=None)
+            # spread over the seller's products, as real orders are (one hot item would
+            # serialise every apply on its row lock and measure only that)
+            it.update(id=(first_order + i) * 10 + k, hub_pending_order_id=None,
+                      product_id=PRODUCT_BASE + (i * 7 + k * 101) % PRODUCTS)
         body = json.dumps({"id": str(uuid.uuid4()), "time": int(time.time()), "cause": "order.create",
                            "object_class": "Order", "object_id": data["id"], "mode": "live", "data": data},
                           separators=(",", ":")).encode()
