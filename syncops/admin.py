@@ -45,7 +45,8 @@ class SyncOperationAdmin(ReadOnlyRecordAdmin):
     list_display = ("id", "kind", "state", "seller", "product_id", "attempts", "progress", "short_error",
                     "created_at", "finished_at")
     list_filter = ("state", "kind", SellerIdFilter, "created_at")
-    search_fields = ("=operation_key", "=cardtrader_job_uuid", "=product_id")
+    # __exact, not "=" (iexact: UPPER() defeats the indexes); a non-numeric term skips product_id.
+    search_fields = ("operation_key__exact", "cardtrader_job_uuid__exact", "product_id__exact")
     search_help_text = "Exact operation key, CardTrader job uuid or product id."
     list_select_related = ("seller",)
     show_full_result_count = False
@@ -148,12 +149,36 @@ class SyncOperationAdmin(ReadOnlyRecordAdmin):
         return response
 
 
+class ChoicesFilter(admin.SimpleListFilter):
+    """A filter on a plain CharField with a fixed list of values: Django's default for such a
+    field (``AllValuesFieldListFilter``) runs ``SELECT DISTINCT`` over the whole table."""
+
+    field = ""
+    values: tuple[str, ...] = ()
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> tuple[tuple[str, str], ...]:
+        return tuple((v, v) for v in self.values)
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        return queryset.filter(**{self.field: self.value()}) if self.value() in self.values else queryset
+
+
+class CauseFilter(ChoicesFilter):
+    title = parameter_name = field = "cause"
+    values = ("order.create", "order.update", "order.destroy")
+
+
+class ModeFilter(ChoicesFilter):
+    title = parameter_name = field = "mode"
+    values = ("live", "test")
+
+
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyRecordAdmin):
     list_display = ("delivery_id", "cause", "object_id", "mode", "state", "seller", "attempts", "received_at",
                     "applied_at")
-    list_filter = ("state", "cause", "mode", SellerIdFilter, "received_at")
-    search_fields = ("=delivery_id", "=object_id")
+    list_filter = ("state", CauseFilter, ModeFilter, SellerIdFilter, "received_at")
+    search_fields = ("delivery_id__exact", "object_id__exact")
     search_help_text = "Exact delivery id or CardTrader order id."
     list_select_related = ("seller",)
     show_full_result_count = False
@@ -190,7 +215,7 @@ class OrderLedgerAdmin(ReadOnlyRecordAdmin):
     list_display = ("order_id", "order_item_id", "product_id", "seller", "quantity", "decremented", "oversold",
                     "restored", "last_order_state", "updated_at")
     list_filter = (SellerIdFilter,)
-    search_fields = ("=order_id", "=product_id")
+    search_fields = ("order_id__exact", "product_id__exact")
     list_select_related = ("seller",)
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # facet counts are one COUNT per filter choice
@@ -215,7 +240,7 @@ class OpenFilter(admin.SimpleListFilter):
 class ConflictAdmin(ReadOnlyRecordAdmin):
     list_display = ("id", "kind", "seller", "product_id", "order_id", "created_at", "resolved_at")
     list_filter = (OpenFilter, "kind", SellerIdFilter)
-    search_fields = ("=product_id", "=order_id")
+    search_fields = ("product_id__exact", "order_id__exact")
     list_select_related = ("seller",)
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # facet counts are one COUNT per filter choice

@@ -14,11 +14,14 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Model
 from django.http import HttpRequest
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 MAX_ACTION_ROWS = 1000  # "select all" over a million operations acts on the first thousand only
+COUNT_CAP = 10_000  # changelists count at most this many matching rows
 
 
 def actor(request: HttpRequest) -> str:
@@ -52,7 +55,22 @@ class SellerIdFilter(admin.SimpleListFilter):
             return queryset.none()
 
 
+class CappedCountPaginator(Paginator):
+    """Counts matching rows only up to COUNT_CAP (``SELECT COUNT(*) FROM (... LIMIT cap)``).
+
+    ``show_full_result_count = False`` spares the unfiltered count, but Django still counts the
+    filtered set exactly to paginate it: a full scan of a million operations when the filter has
+    no index (kind) or matches most rows. Past the cap the list says "10000 results" and pages
+    stop at 100 — staff narrow the filter instead of paging through a million rows."""
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.order_by()[:COUNT_CAP].count()
+
+
 class ConsoleAdminMixin:
+    paginator = CappedCountPaginator
+
     """Mixed into the console's ModelAdmins (before ``admin.ModelAdmin``)."""
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.django_db
 
 def _event(seller, **fields) -> WebhookEvent:
     fields.setdefault("state", WebhookState.FAILED)
-    return WebhookEvent.objects.create(delivery_id=uuid.uuid4().hex, seller=seller, cause="order.create",
-                                       object_id=555, payload={"id": "x", "data": {"note": "<b>hi</b>"}}, **fields)
+    fields.setdefault("cause", "order.create")
+    return WebhookEvent.objects.create(delivery_id=uuid.uuid4().hex, seller=seller, object_id=555,
+                                       payload={"id": "x", "data": {"note": "<b>hi</b>"}}, **fields)
 
 
 def test_payload_is_pretty_and_escaped(staff_client, make_seller):
@@ -64,3 +65,19 @@ def test_reapplied_delivery_is_applied_by_the_apply_service(staff_client, make_s
     event.refresh_from_db()
     assert event.state == WebhookState.APPLIED
     assert item.quantity == 2
+
+
+def test_filters_by_state_cause_and_seller(staff_client, make_seller):
+    a, b = make_seller(), make_seller()
+    created = _event(a)
+    updated = _event(a, cause="order.update", state=WebhookState.APPLIED)
+    other = _event(b)
+    url = reverse("admin:syncops_webhookevent_changelist")
+
+    def listed(**params) -> set[int]:
+        return {e.pk for e in staff_client.get(url, params).context["cl"].result_list}
+
+    assert listed(seller=str(a.pk)) == {created.pk, updated.pk}
+    assert listed(seller=str(a.pk), cause="order.update") == {updated.pk}
+    assert listed(state__exact="failed") >= {created.pk, other.pk}
+    assert updated.pk not in listed(state__exact="failed")
