@@ -25,7 +25,13 @@ PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
         every_seconds=300,
         description="REFRESH MATERIALIZED VIEW CONCURRENTLY mv_user_inventory_stats (per-seller counts).",
     ),
-    PeriodicTaskSpec(name="circuit breaker maintenance", task="ratelimit.tasks.maintain_breakers", every_seconds=15, description="Breakers past their open period → HALF_OPEN; closed ones leave the index; stuck-open ones logged and gauged; throttled sellers' factor gauges refreshed."),  # noqa: E501
+    PeriodicTaskSpec(
+        name="circuit breaker maintenance",
+        task="ratelimit.tasks.maintain_breakers",
+        every_seconds=15,
+        description="Breakers past their open period → HALF_OPEN; closed ones leave the index; stuck-open ones "
+        "logged and gauged; throttled sellers' factor gauges refreshed.",
+    ),
     PeriodicTaskSpec(
         name="prune idempotency keys",
         task="brxsync.api.tasks.prune_idempotency_records",
@@ -50,7 +56,6 @@ PERIODIC_TASKS: tuple[PeriodicTaskSpec, ...] = (
         name="prune webhook inbox",
         task="syncops.tasks.webhook_prune",
         every_seconds=3600,
-        queue="high-priority",
         description="Delete applied/ignored/stale deliveries older than WEBHOOK_RETENTION_DAYS; failed ones stay.",
     ),
     PeriodicTaskSpec(

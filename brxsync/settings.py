@@ -167,6 +167,7 @@ CELERY_TASK_QUEUES = (
 # Prefetch per queue: a worker consuming several queues takes the smallest (brxsync/celery.py).
 CELERY_QUEUE_PREFETCH = {"high-priority": 1, "bulk-sync": 1, "default": 4}
 CELERY_TASK_ROUTES = {
+    "syncops.tasks.webhook_prune": {"queue": "default"},  # housekeeping, not a delivery
     "syncops.tasks.webhook_*": {"queue": "high-priority"},
     "syncops.tasks.push_*": {"queue": "high-priority"},
     "syncops.tasks.import_*": {"queue": "bulk-sync"},

@@ -33,6 +33,8 @@ def test_task_routes_send_flows_to_their_queues():
     assert router.route({}, "syncops.tasks.webhook_apply")["queue"].name == "high-priority"
     assert router.route({}, "syncops.tasks.import_run")["queue"].name == "bulk-sync"
     assert router.route({}, "inventory.tasks.refresh_inventory_stats")["queue"].name == "default"
+    assert router.route({}, "syncops.tasks.webhook_prune")["queue"].name == "default"
+    assert router.route({}, "syncops.tasks.push_seller")["queue"].name == "high-priority"
 
 
 @pytest.mark.django_db
