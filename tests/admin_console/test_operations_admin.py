@@ -114,3 +114,14 @@ def test_changelist_query_count_does_not_grow_with_rows(staff_client, make_selle
         make_operation(sellers[i % 5], state=OperationState.FAILED)
     with django_assert_max_num_queries(8):
         assert staff_client.get(reverse(CHANGELIST)).status_code == 200
+
+
+def test_changelist_count_stops_at_the_cap(staff_client, make_seller, make_operation, monkeypatch):
+    from syncops import admin_support
+
+    monkeypatch.setattr(admin_support, "COUNT_CAP", 10)
+    seller = make_seller()
+    for _ in range(15):
+        make_operation(seller)
+    response = staff_client.get(reverse(CHANGELIST), {"seller": str(seller.pk)})
+    assert response.context["cl"].result_count == 10
