@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
-from syncops.admin_support import ConsoleAdminMixin, SellerIdFilter, actor, bounded, pretty_json
+from syncops.admin_support import ConsoleAdminMixin, SellerIdFilter, actor, bounded, exact_search, pretty_json
 from syncops.models import Conflict, OrderLedger, SyncOperation, WebhookEvent
 from syncops.selectors.dashboard import dashboard_snapshot
 from syncops.services.operations import OperationStateError, operation_cancel, operation_retry
@@ -45,8 +45,7 @@ class SyncOperationAdmin(ReadOnlyRecordAdmin):
     list_display = ("id", "kind", "state", "seller", "product_id", "attempts", "progress", "short_error",
                     "created_at", "finished_at")
     list_filter = ("state", "kind", SellerIdFilter, "created_at")
-    # __exact, not "=" (iexact: UPPER() defeats the indexes); a non-numeric term skips product_id.
-    search_fields = ("operation_key__exact", "cardtrader_job_uuid__exact", "product_id__exact")
+    search_fields = ("operation_key",)  # the box is shown; get_search_results decides the lookups
     search_help_text = "Exact operation key, CardTrader job uuid or product id."
     list_select_related = ("seller",)
     show_full_result_count = False
@@ -66,6 +65,12 @@ class SyncOperationAdmin(ReadOnlyRecordAdmin):
         ("CardTrader results", {"fields": ("result_view",)}),
         ("Payload", {"fields": ("payload_view",), "classes": ("collapse",)}),
     )
+
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        """Exact matches only, each on its own index (Django's "=" is iexact: UPPER() defeats the
+        indexes, and it would compare product_id as text for a non-numeric term: a full scan)."""
+        return exact_search(queryset, search_term, text=("operation_key", "cardtrader_job_uuid"),
+                            numbers=("product_id",)), False
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         hidden = set(self.exclude)
@@ -178,7 +183,10 @@ class WebhookEventAdmin(ReadOnlyRecordAdmin):
     list_display = ("delivery_id", "cause", "object_id", "mode", "state", "seller", "attempts", "received_at",
                     "applied_at")
     list_filter = ("state", CauseFilter, ModeFilter, SellerIdFilter, "received_at")
-    search_fields = ("delivery_id__exact", "object_id__exact")
+    search_fields = ("delivery_id",)
+
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        return exact_search(queryset, search_term, text=("delivery_id",), numbers=("object_id",)), False
     search_help_text = "Exact delivery id or CardTrader order id."
     list_select_related = ("seller",)
     show_full_result_count = False
@@ -215,7 +223,10 @@ class OrderLedgerAdmin(ReadOnlyRecordAdmin):
     list_display = ("order_id", "order_item_id", "product_id", "seller", "quantity", "decremented", "oversold",
                     "restored", "last_order_state", "updated_at")
     list_filter = (SellerIdFilter,)
-    search_fields = ("order_id__exact", "product_id__exact")
+    search_fields = ("order_id",)
+
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        return exact_search(queryset, search_term, numbers=("order_id", "product_id")), False
     list_select_related = ("seller",)
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # facet counts are one COUNT per filter choice
@@ -240,7 +251,10 @@ class OpenFilter(admin.SimpleListFilter):
 class ConflictAdmin(ReadOnlyRecordAdmin):
     list_display = ("id", "kind", "seller", "product_id", "order_id", "created_at", "resolved_at")
     list_filter = (OpenFilter, "kind", SellerIdFilter)
-    search_fields = ("product_id__exact", "order_id__exact")
+    search_fields = ("product_id",)
+
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        return exact_search(queryset, search_term, numbers=("product_id", "order_id")), False
     list_select_related = ("seller",)
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # facet counts are one COUNT per filter choice

@@ -81,3 +81,6 @@ def test_filters_by_state_cause_and_seller(staff_client, make_seller):
     assert listed(seller=str(a.pk), cause="order.update") == {updated.pk}
     assert listed(state__exact="failed") >= {created.pk, other.pk}
     assert updated.pk not in listed(state__exact="failed")
+    assert listed(q=created.delivery_id) == {created.pk}
+    assert listed(q="555", seller=str(b.pk)) == {other.pk}
+    assert listed(q="no-such-delivery") == set()
