@@ -284,6 +284,16 @@ class SyncSettingsAdmin(ConsoleAdminMixin, admin.ModelAdmin):
             extra["token_url"] = reverse("admin:inventory_syncsettings_token", args=[obj.pk])
         return super().change_view(request, object_id, form_url, extra)
 
+    def response_action(self, request: HttpRequest, queryset: Any) -> Any:
+        """A button on a seller's page posts the changelist action; come back to that page."""
+        response = super().response_action(request, queryset)
+        back = request.POST.get("_back_to_change")
+        if isinstance(response, HttpResponseRedirect) and back:
+            obj = self.get_object(request, back)
+            if obj is not None:
+                return HttpResponseRedirect(reverse("admin:inventory_syncsettings_change", args=[obj.pk]))
+        return response
+
     def token_view(self, request: HttpRequest, object_id: str) -> Any:
         """Replace a seller's CardTrader token through the API's connect service (validated first)."""
         from syncops.services.connection import ConnectionRefused, connection_connect

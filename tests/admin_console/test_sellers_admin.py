@@ -184,3 +184,27 @@ def test_override_edit_is_saved_and_logged(staff_client, staff_user, make_seller
     bad = staff_client.post(url, {"batch_size": "50", "reserved_share": "2"})
     assert bad.status_code == 200  # the model's check constraint is validated by the form
     assert SyncSettings.objects.get(user=seller).reserved_share == 0.3
+
+
+def test_a_button_on_the_seller_page_returns_to_that_page(staff_client, make_seller):
+    seller = make_seller(connection_state=ConnectionState.CONNECTED, token_encrypted="x")
+    response = staff_client.post(reverse(CHANGELIST), {
+        "action": "pause", "_selected_action": str(seller.pk), "index": "0", "_back_to_change": str(seller.pk)})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:inventory_syncsettings_change", args=[seller.pk])
+    assert SyncSettings.objects.get(user=seller).paused is True
+
+
+def test_periodic_tasks_show_what_ours_do(staff_client):
+    from django.core.management import call_command
+
+    from brxsync.schedules import PERIODIC_TASKS
+
+    call_command("setup_periodic_tasks")
+    html = staff_client.get(reverse("admin:django_celery_beat_periodictask_changelist")).content.decode()
+    assert "what it does" in html.lower()
+    for spec in PERIODIC_TASKS:
+        assert spec.name in html
+    from django.utils.html import escape
+
+    assert escape(PERIODIC_TASKS[0].description[:60]) in html
