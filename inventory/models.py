@@ -161,6 +161,9 @@ class InventoryItem(models.Model):
                 fields=["seller"], condition=Q(print_id__isnull=True), name="item_unmapped_idx"
             ),
             models.Index(fields=["seller", "-updated_at"], name="item_seller_updated_idx"),
+            # Staff search across all sellers (admin): by product or blueprint without a seller.
+            models.Index(fields=["product_id"], name="item_product_idx"),
+            models.Index(fields=["blueprint_id"], name="item_blueprint_idx"),
         ]
 
     def __str__(self) -> str:

@@ -15,15 +15,17 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    # Pinned, never "__latest__": a later migration in one of these apps must not make this one
+    # "applied before its dependency" on every database that already ran it.
     dependencies = [
         ("syncops", "0002_webhooks_dispatched_at"),
-        ("inventory", "__latest__"),
-        ("ratelimit", "__latest__"),
-        ("api", "__latest__"),
-        ("django_celery_beat", "__latest__"),
-        ("admin", "__latest__"),
-        ("auth", "__latest__"),
-        ("contenttypes", "__latest__"),
+        ("inventory", "0002_inventory_stats_view"),
+        ("ratelimit", "0001_initial"),
+        ("api", "0001_initial"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+        ("admin", "0003_logentry_add_action_flag_choices"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
     ]
 
     operations = [migrations.RunPython(forwards, backwards)]
