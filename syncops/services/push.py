@@ -25,6 +25,7 @@ and the task is re-scheduled with that countdown: no worker sleeps waiting for t
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 import time
@@ -33,11 +34,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import combinations
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, Exists, F, JSONField, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from inventory.models import InventoryItem, ItemSyncState, SyncSettings
@@ -165,9 +167,14 @@ def claim(seller_id: str, limit: int) -> list[Group]:
         items = {
             i.pk: i for i in InventoryItem.objects.select_for_update().filter(pk__in=item_ids).order_by("pk")
         }
+        # Every pending operation of a claimed item, due or not: the snapshot already carries
+        # their effect (a sale waiting out a 429 back-off is in the snapshot's quantity), so an
+        # absolute quantity sent without them and the increment sent after would count the sale
+        # twice on CardTrader.
         ops = list(
             SyncOperation.objects.select_for_update(skip_locked=True)
-            .filter(_due(seller_id)).filter(Q(item_id__in=item_ids) | Q(pk__in=orphan_ids)).order_by("id")
+            .filter(seller_id=seller_id, state=OperationState.PENDING, kind__in=PUSH_KINDS)
+            .filter(Q(item_id__in=item_ids) | Q(pk__in=orphan_ids)).order_by("id")
         )
         now = timezone.now()
         SyncOperation.objects.filter(pk__in=[op.pk for op in ops]).update(
@@ -206,6 +213,29 @@ def update_body(snap: ItemSnapshot, fields: Iterable[str]) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------------- landing outcomes
 
+JOB_INDEX = "job_index"
+
+
+def _mark_sent(uuid: str, chunk: list[Group]) -> None:
+    """Record the job on its operations, each with its item's index in the job's payload: job
+    results are matched by that index, and a job read after a restart may be read for only some
+    of its items (others were re-sent meanwhile), so the position in today's list means nothing."""
+    now = timezone.now()
+    whens = [When(pk__in=_ids(g.ops), then=Value({JOB_INDEX: index}, output_field=JSONField()))
+             for index, g in enumerate(chunk)]
+    SyncOperation.objects.filter(pk__in=_ids(op for g in chunk for op in g.ops)).update(
+        cardtrader_job_uuid=uuid, heartbeat_at=now, result=Case(*whens, output_field=JSONField()))
+    for index, g in enumerate(chunk):
+        for op in g.ops:
+            op.cardtrader_job_uuid = uuid
+            op.result = {JOB_INDEX: index}
+
+
+def _job_index(g: Group) -> int | None:
+    value = (g.ops[0].result or {}).get(JOB_INDEX)
+    return int(value) if isinstance(value, int) else None
+
+
 class Stop(Exception):
     """Stop the run; put every unsettled operation back, due in ``countdown`` seconds."""
 
@@ -224,29 +254,51 @@ def _log_entry(outcome: str, detail: str = "") -> dict[str, Any]:
 
 
 def _succeed(group: Group, result: dict[str, Any]) -> None:
+    _succeed_many([(group, result)])
+
+
+def _succeed_many(landed: list[tuple[Group, dict[str, Any]]]) -> None:
+    """Land many successes in a handful of statements, whatever their number: one UPDATE per
+    distinct result (a job's "ok" rows all share one), one DELETE for confirmed deletes, one
+    UPDATE marking items in sync. Per-item statements cost ~3 round trips an item, which at
+    CardTrader's 2,000 item updates per second and seller would keep a worker busy on the
+    database rather than on CardTrader.
+
+    An item goes back to ``in_sync`` only if it has not changed since the snapshot (same version)
+    and no other operation of it is still open.
+    """
+    if not landed:
+        return
     now = timezone.now()
-    with transaction.atomic():
+    by_result: dict[str, tuple[dict[str, Any], list[int]]] = {}
+    deleted: list[int] = []
+    kept: Q = Q(pk__in=[])
+    for group, result in landed:
+        key = json.dumps(result, sort_keys=True, default=str)
+        by_result.setdefault(key, (result, []))[1].extend(_ids(group.ops))
         for op in group.ops:
             op.state = OperationState.SUCCEEDED
-            SyncOperation.objects.filter(pk=op.pk).update(
+        snap = group.item
+        if snap is None:
+            continue
+        if group.delete:
+            deleted.append(snap.item_id)
+        else:
+            kept |= Q(pk=snap.item_id, version=snap.version)
+    with transaction.atomic():
+        for result, ids in by_result.values():
+            SyncOperation.objects.filter(pk__in=ids).update(
                 state=OperationState.SUCCEEDED, finished_at=now, heartbeat_at=now, progress_done=1,
                 result=result, error_code="", last_error="",
             )
-        snap = group.item
-        if snap is None:
-            return
-        if group.delete:
-            # CardTrader confirmed: the local row goes (operations keep product_id for the audit).
-            InventoryItem.objects.filter(pk=snap.item_id, sync_state=ItemSyncState.PENDING_DELETE).delete()
-            return
-        open_left = SyncOperation.objects.filter(
-            item_id=snap.item_id, state__in=(OperationState.PENDING, OperationState.RUNNING,
-                                              OperationState.UNCERTAIN)
-        ).exclude(pk__in=_ids(group.ops)).exists()
-        if not open_left:
-            InventoryItem.objects.filter(pk=snap.item_id, version=snap.version).exclude(
-                sync_state=ItemSyncState.PENDING_DELETE
-            ).update(sync_state=ItemSyncState.IN_SYNC, last_synced_at=now)
+        if deleted:
+            # CardTrader confirmed: the local rows go (operations keep product_id for the audit).
+            InventoryItem.objects.filter(pk__in=deleted, sync_state=ItemSyncState.PENDING_DELETE).delete()
+        if kept.children:
+            open_ops = SyncOperation.objects.filter(item_id=OuterRef("pk"), state__in=(
+                OperationState.PENDING, OperationState.RUNNING, OperationState.UNCERTAIN))
+            InventoryItem.objects.filter(kept).exclude(sync_state=ItemSyncState.PENDING_DELETE).exclude(
+                Exists(open_ops)).update(sync_state=ItemSyncState.IN_SYNC, last_synced_at=now)
 
 
 def _fail(group: Group, code: str, message: str, details: dict[str, Any] | None = None) -> None:
@@ -383,11 +435,7 @@ class PushRun:
                     _retry(g, type(exc).__name__.lower(), str(exc))
                     self.report.retried += len(g.ops)
                 continue
-            SyncOperation.objects.filter(pk__in=_ids(op for g in chunk for op in g.ops)).update(
-                cardtrader_job_uuid=uuid, heartbeat_at=timezone.now())
-            for g in chunk:
-                for op in g.ops:
-                    op.cardtrader_job_uuid = uuid
+            _mark_sent(uuid, chunk)
             sent.append((uuid, chunk))
         return sent
 
@@ -399,17 +447,19 @@ class PushRun:
                 _retry(g, "job_unprocessable", f"CardTrader job {job.uuid} was unprocessable")
                 self.report.retried += len(g.ops)
             return
-        for index, g in enumerate(chunk):
-            res = by_index.get(index)
+        landed: list[tuple[Group, dict[str, Any]]] = []
+        for g in chunk:
+            index = _job_index(g)
+            res = by_index.get(index) if index is not None else None
             if res is None:
                 self._clear_job(g)
                 _retry(g, "job_result_missing", f"job {job.uuid} has no result for item {index}")
                 self.report.retried += len(g.ops)
             elif res.result in ("ok", "warning"):
-                _succeed(g, {"job": job.uuid, "result": res.result, "warnings": res.warnings})
+                landed.append((g, {"job": job.uuid, "result": res.result, "warnings": res.warnings}))
                 self.report.succeeded += len(g.ops)
             elif kind == "bulk_destroy" and _is_not_found(res.errors):
-                _succeed(g, {"job": job.uuid, "result": "not_found", "errors": res.errors})
+                landed.append((g, {"job": job.uuid, "result": "not_found", "errors": res.errors}))
                 self.report.succeeded += len(g.ops)
             else:
                 if kind == "bulk_update" and _is_not_found(res.errors):
@@ -418,12 +468,14 @@ class PushRun:
                     code = "rejected"
                 _fail(g, code, f"CardTrader rejected the change: {_flatten(res.errors)}", res.errors)
                 self.report.failed += len(g.ops)
+        _succeed_many(landed)
 
     @staticmethod
     def _clear_job(g: Group) -> None:
-        SyncOperation.objects.filter(pk__in=_ids(g.ops)).update(cardtrader_job_uuid="")
+        SyncOperation.objects.filter(pk__in=_ids(g.ops)).update(cardtrader_job_uuid="", result={})
         for op in g.ops:
             op.cardtrader_job_uuid = ""
+            op.result = {}
 
     def _poll(self, jobs: list[tuple[str, list[Group], str]]) -> None:
         """Read jobs until each finished (or the poll budget is spent: then resume later)."""
@@ -658,52 +710,134 @@ def push_seller_run(seller_id: str, *, client: Any = None, max_seconds: float | 
 def settle_uncertain(seller_id: str, *, client: Any = None, min_age_seconds: float = 5.0) -> dict[str, int]:
     """Settle uncertain increments by reading the product back (``export?blueprint_id=``).
 
-    With no other open operation on the item, local quantity is what CardTrader should hold if
-    the increment landed: equal → succeeded; equal to local − delta → it never landed, so the
-    operation goes back to pending and is sent again; anything else is left to reconciliation.
-    Waiting ``min_age_seconds`` first lets a request that hung on CardTrader's side finish.
+    With no other open operation on the item, CardTrader should hold the local quantity if every
+    uncertain increment landed. Each increment request landed whole or not at all, so the ones
+    that did not are those whose deltas make up the difference: they go back to pending and are
+    sent again; the rest succeeded. No explanation → left to reconciliation. Waiting
+    ``min_age_seconds`` first lets a request that hung on CardTrader's side finish.
+
+    Runs under the seller's push lock: a push run sending a later sale of the same item between
+    our read of CardTrader and our comparison would make the numbers match for the wrong reason.
+    The item row is locked for the comparison, so a sale committed after the read shows up as an
+    open operation (→ left for the next pass), never as a wrong quantity. An item CardTrader cannot
+    answer for (5xx, timeout, HTML page) is left for the next pass; an empty bucket or an open
+    breaker ends the pass (the sweeper calls again).
     """
     counts = {"applied": 0, "resent": 0, "left": 0}
     sync = SyncSettings.objects.filter(user_id=seller_id).first()
     if not seller_can_push(sync):
         return counts
     assert sync is not None
+    # The item is gone only after CardTrader confirmed its delete: whatever the increment did, the
+    # product exists neither there nor here, so there is nothing left to settle.
+    counts["applied"] += SyncOperation.objects.filter(
+        seller_id=seller_id, kind=OperationKind.ADJUST, state=OperationState.UNCERTAIN, item__isnull=True,
+    ).update(state=OperationState.SUCCEEDED, error_code="", last_error="",
+             result={"settled": "the item was deleted on CardTrader and locally afterwards"})
     cutoff = timezone.now() - timedelta(seconds=min_age_seconds)
-    ops = list(SyncOperation.objects.filter(
+    uncertain = SyncOperation.objects.filter(
         seller_id=seller_id, kind=OperationKind.ADJUST, state=OperationState.UNCERTAIN,
-        finished_at__lte=cutoff, item__isnull=False).select_related("item"))
-    if not ops:
+        finished_at__lte=cutoff, item__isnull=False)
+    by_item: dict[int, list[int]] = defaultdict(list)
+    for op_id, item_id in uncertain.values_list("pk", "item_id"):
+        by_item[item_id].append(op_id)
+    if not by_item:
         return counts
-    own_client = client is None
-    client = client or make_client(sync)
-    try:
-        by_item: dict[int, list[SyncOperation]] = defaultdict(list)
-        for op in ops:
-            by_item[op.item_id].append(op)  # type: ignore[index]
-        for item_id, item_ops in by_item.items():
-            item = item_ops[0].item
-            assert item is not None
-            others = SyncOperation.objects.filter(
-                item_id=item_id, state__in=(OperationState.PENDING, OperationState.RUNNING)).exists()
-            if others:
-                counts["left"] += len(item_ops)
-                continue
-            remote = next((p for p in client.export_products(blueprint_id=item.blueprint_id)
-                           if p.id == item.product_id), None)
-            remote_qty = remote.quantity if remote is not None else 0
-            delta = sum(int((op.result or {}).get("delta") or op.payload.get("delta") or 0) for op in item_ops)
-            group = Group(item=_snapshot(item), ops=item_ops)
-            if remote_qty == item.quantity:
-                _succeed(group, {"delta": delta, "verified_remote_quantity": remote_qty})
-                counts["applied"] += len(item_ops)
-            elif remote_qty == item.quantity - delta and remote is not None:
-                SyncOperation.objects.filter(pk__in=_ids(item_ops)).update(
-                    state=OperationState.PENDING, next_attempt_at=None, result={}, finished_at=None,
-                    last_error="verified not applied; re-sending")
-                counts["resent"] += len(item_ops)
-            else:
-                counts["left"] += len(item_ops)
-    finally:
-        if own_client:
-            client.close()
+    with seller_lock(seller_id) as got:
+        if not got:  # a run holds the seller; the next sweep settles
+            counts["left"] += sum(len(v) for v in by_item.values())
+            return counts
+        own_client = client is None
+        client = client or make_client(sync)
+        try:
+            items = list(by_item.items())
+            for index, (item_id, op_ids) in enumerate(items):
+                try:
+                    outcome = _settle_item(client, item_id, op_ids)
+                except LIMITER_EXCEPTIONS:
+                    counts["left"] += sum(len(ids) for _, ids in items[index:])
+                    break
+                except ct.CardTraderError as exc:
+                    logger.info("settling item %s: CardTrader did not answer (%s); next pass", item_id, exc)
+                    outcome = "left"
+                counts[outcome] += len(op_ids)
+        finally:
+            if own_client:
+                client.close()
+    redispatch_if_due(seller_id)
     return counts
+
+
+def redispatch_if_due(seller_id: str) -> None:
+    """After holding the seller's lock for something other than a push run (settling, the
+    sweeper), queue a run if anything is due: a push task that found the lock taken meanwhile
+    ended without running, trusting the holder to look at the outbox when it lets go."""
+    from syncops.services.push_dispatch import push_dispatch
+
+    due = next_due_in(seller_id)
+    if due is not None:
+        push_dispatch(seller_id, countdown=due or None, force=due == 0)
+
+
+def _settle_item(client: Any, item_id: int, op_ids: list[int]) -> str:
+    item = InventoryItem.objects.filter(pk=item_id).only("blueprint_id", "product_id").first()
+    if item is None:
+        return "left"
+    rows = list(client.export_products(blueprint_id=item.blueprint_id, max_wait=1.0))  # whole: no dangling stream
+    remote = next((p for p in rows if p.id == item.product_id), None)
+    with transaction.atomic():
+        item = InventoryItem.objects.select_for_update().filter(pk=item_id).first()
+        ops = list(SyncOperation.objects.select_for_update().filter(pk__in=op_ids, state=OperationState.UNCERTAIN))
+        if item is None or not ops:
+            return "left"
+        if SyncOperation.objects.filter(
+                item_id=item_id, state__in=(OperationState.PENDING, OperationState.RUNNING)).exists():
+            return "left"
+        missing = item.quantity - remote.quantity if remote is not None else None
+        unapplied = _unapplied_requests(ops, missing, local_zero=item.quantity == 0)
+        if unapplied is None:
+            return "left"
+        landed = [op for op in ops if _request_key(op) not in unapplied]
+        resend = [op for op in ops if _request_key(op) in unapplied]
+        if landed:
+            _succeed(Group(item=_snapshot(item), ops=landed), {
+                "delta": sum(_op_delta(op) for op in landed),
+                "verified_remote_quantity": remote.quantity if remote is not None else 0})
+        if resend:
+            SyncOperation.objects.filter(pk__in=_ids(resend)).update(
+                state=OperationState.PENDING, next_attempt_at=None, result={}, finished_at=None,
+                last_error="verified not applied; re-sending")
+            return "resent"
+        return "applied"
+
+
+def _op_delta(op: SyncOperation) -> int:
+    return int(op.payload.get("delta") or 0)
+
+
+def _request_key(op: SyncOperation) -> str:
+    """Operations sent in one increment request share its mark, and landed or not together."""
+    return str((op.result or {}).get(INCREMENT_MARK) or f"op-{op.pk}")
+
+
+def _unapplied_requests(ops: list[SyncOperation], missing: int | None, *, local_zero: bool) -> set[str] | None:
+    """Which increment requests did NOT land, given ``missing`` = local − remote quantity.
+
+    The unapplied requests are a subset whose deltas sum to ``missing``; subsets are tried
+    smallest first (when two fit, re-sending either ends at the same quantity). ``missing`` None
+    means the product is gone on CardTrader, which only "every request landed and took it to 0"
+    explains (local 0). Returns None when nothing explains the numbers.
+    """
+    by_request: dict[str, int] = defaultdict(int)
+    for op in ops:
+        by_request[_request_key(op)] += _op_delta(op)
+    if missing is None:
+        return set() if local_zero else None
+    keys = sorted(by_request)
+    if len(keys) > 10:  # beyond 2^10 subsets, reconciliation decides
+        return set() if missing == 0 else None
+    for size in range(len(keys) + 1):
+        for subset in combinations(keys, size):
+            if sum(by_request[k] for k in subset) == missing:
+                return set(subset)
+    return None

@@ -15,13 +15,12 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from inventory.models import ConnectionState
 from syncops.models import OperationKind, OperationState, SyncOperation
-from syncops.services.push import INCREMENT_MARK, PUSH_KINDS, seller_lock
+from syncops.services.push import INCREMENT_MARK, PUSH_KINDS, redispatch_if_due, seller_lock
 from syncops.services.push_dispatch import push_dispatch
 
 logger = logging.getLogger(__name__)
@@ -48,6 +47,7 @@ def recover_dead_runs() -> dict[str, int]:
                 state=OperationState.PENDING, next_attempt_at=None,
                 last_error="the worker running this push died; re-queued",
             )
+        redispatch_if_due(str(seller_id))  # also covers edits whose task found our lock taken
     if sellers:
         logger.info("push sweeper recovered dead runs: %s", counts)
     return counts
@@ -71,10 +71,7 @@ def sweep_push(*, grace_seconds: float = 30.0, settle_after_seconds: float = 10.
         due_at=Coalesce("next_attempt_at", "created_at")
     ).filter(due_at__lte=now - timedelta(seconds=grace_seconds))
     dispatched = 0
-    for seller_id in _active_sellers(stranded) | _active_sellers(
-        SyncOperation.objects.filter(Q(state=OperationState.PENDING, kind__in=PUSH_KINDS), next_attempt_at=None,
-                                     last_error__startswith="the worker running")
-    ):
+    for seller_id in _active_sellers(stranded):
         dispatched += int(push_dispatch(seller_id, force=True))
     report["dispatched"] = dispatched
     settle = _active_sellers(SyncOperation.objects.filter(

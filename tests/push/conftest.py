@@ -32,23 +32,10 @@ import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-# A broker database of its own: the Redis server is shared, and another suite's workers must
-# never consume our tasks (nor ours theirs).
-PUSH_BROKER_URL = os.environ.get("PUSH_TEST_BROKER_URL", "redis://127.0.0.1:6379/13")
-
-
-def _point_celery_at(url: str) -> None:
-    from brxsync.celery import app
-
-    if app.conf.broker_url == url:
-        return
-    app.conf.broker_url = url
-    app.conf.broker_write_url = None
-    app.conf.broker_read_url = None
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
-    app.amqp._producer_pool = None
+# The session's own broker (brxsync/test_settings.py gives every pytest session a key namespace
+# on the shared Redis, inherited by the worker subprocesses): no other run's worker can take our
+# tasks, and this process's Celery producer is never re-pointed, so later tests keep publishing
+# where their own workers listen.
 
 
 class Workers:
@@ -61,7 +48,6 @@ class Workers:
             DJANGO_SETTINGS_MODULE="brxsync.test_settings",
             DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{db_name}",
             CARDTRADER_API_BASE=sandbox.api_base,
-            CELERY_BROKER_URL=PUSH_BROKER_URL,
             CARDTRADER_WRITE_TIMEOUT="2",
             # A hair under CardTrader's 1 job read per second, so clock jitter between our bucket
             # and CardTrader's window never turns the last poll of a second into a 429.
@@ -113,9 +99,7 @@ def push_workers(transactional_db, cardtrader_sandbox, sandbox_settings, setting
 
     from brxsync.celery import app
 
-    settings.CELERY_BROKER_URL = PUSH_BROKER_URL
-    _point_celery_at(PUSH_BROKER_URL)
-    with app.connection_for_write() as conn:
+    with app.connection_for_write() as conn:  # tasks earlier tests published and nobody consumed
         for queue in ("high-priority", "default"):
             conn.default_channel.queue_purge(queue)
     workers = Workers(cardtrader_sandbox, connection.settings_dict["NAME"])

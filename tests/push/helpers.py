@@ -80,3 +80,16 @@ def mismatches(control, account, user) -> list[str]:
         if pid not in local:
             out.append(f"{pid}: on CardTrader (quantity {row['quantity']}) but deleted locally")
     return out
+
+
+def history(control, account, product_id: int) -> str:
+    """What happened to one product, for an assertion message: local row, CardTrader's row, the
+    operations, and the requests that named it (increments; bulk calls carry ids in the body)."""
+    item = InventoryItem.objects.filter(product_id=product_id).values("quantity", "sync_state", "version").first()
+    remote = next((r for r in control.products(account.user_id) if r["id"] == product_id), None)
+    ops = list(SyncOperation.objects.filter(product_id=product_id).order_by("id").values_list(
+        "id", "kind", "state", "payload", "result", "attempts", "error_code", "last_error"))
+    calls = [(round(e["time"], 2), e["method"], e["status"]) for e in control.request_log(account.user_id)
+             if str(product_id) in e["path"]]
+    return (f"product {product_id}: local {item}, remote quantity {remote and remote['quantity']}; "
+            f"operations {ops}; requests {calls}")
