@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.db.models import F
 
@@ -33,7 +34,10 @@ from tests.webhooks.conftest import Shop, make_shop
 
 # A broker database of our own on the shared Redis (push tests use 13): no other suite's worker
 # may take our tasks, and ours never takes theirs.
-WEBHOOK_BROKER_URL = os.environ.get("WEBHOOK_TEST_BROKER_URL", "redis://127.0.0.1:6379/11")
+# The session's own broker (a key namespace per pytest session on the shared Redis, inherited by
+# worker subprocesses): the web side is pointed away from it only to simulate an outage, and
+# always pointed back to exactly this URL.
+WEBHOOK_BROKER_URL = settings.CELERY_BROKER_URL
 DEAD_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1: a broker outage
 SELLERS = int(os.environ.get("WEBHOOK_E2E_SELLERS", "8"))
 ORDERS_PER_SELLER = int(os.environ.get("WEBHOOK_E2E_ORDERS", "30"))
@@ -63,7 +67,6 @@ def webhook_workers(transactional_db, cardtrader_sandbox, live_server):
         for queue in ("high-priority", "default"):
             conn.default_channel.queue_purge(queue)
     workers = Workers(cardtrader_sandbox, connection.settings_dict["NAME"], concurrency=2)
-    workers.env["CELERY_BROKER_URL"] = WEBHOOK_BROKER_URL
     try:
         yield workers
     finally:
