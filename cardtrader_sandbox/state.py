@@ -65,10 +65,11 @@ def make_token(app_id: int) -> str:
 
 class Product:
     """One product row. ``properties`` holds only the blueprint's editable properties; the dict is
-    always replaced, never mutated in place, because seeded products share them."""
+    always replaced, never mutated in place, because seeded products share them (and the export's
+    render cache compares it by identity)."""
 
     __slots__ = ("blueprint_id", "bundle_size", "description", "graded", "id", "price_cents", "properties",
-                 "quantity", "tag", "user_data_field")
+                 "quantity", "rendered", "tag", "user_data_field")
 
     def __init__(self, id: int, blueprint_id: int, quantity: int, price_cents: int, properties: dict,
                  description: str = "", user_data_field: str = "", graded: bool = False, tag: str = "",
@@ -83,6 +84,7 @@ class Product:
         self.graded = graded
         self.tag = tag
         self.bundle_size = bundle_size
+        self.rendered: tuple | None = None  # the export row's JSON and what it was made from (inventory.py)
 
     def merge_key(self) -> tuple:
         return (self.blueprint_id, tuple(sorted(self.properties.items())), self.price_cents)
