@@ -68,7 +68,12 @@ class ObservabilityMiddleware:
             if getattr(request, "resolver_match", None) is not None and (
                 request.resolver_match.url_name == "cardtrader-webhook"
             ):
-                metrics.observe_webhook_response(response)
+                # The view tags its answer (syncops/apis/webhooks.py); parse only an untagged one.
+                outcome = getattr(response, "webhook_outcome", None)
+                if outcome is not None:
+                    metrics.record_webhook_delivery(*outcome)
+                else:
+                    metrics.observe_webhook_response(response)
             return response
         finally:
             quiet = request.path.startswith(_QUIET_PREFIXES)

@@ -1,10 +1,12 @@
 """Reads for the webhook inbox: which seller a webhook URL belongs to, what an order has seen."""
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
-from inventory.models import SyncSettings
+from inventory.models import ConnectionState, SyncSettings
 from syncops.models import WebhookEvent, WebhookState
 
 # Deliveries that count as knowledge about an order: stored and meant to be applied. Test-mode
@@ -12,9 +14,69 @@ from syncops.models import WebhookEvent, WebhookState
 KNOWLEDGE_STATES = (WebhookState.RECEIVED, WebhookState.APPLIED, WebhookState.FAILED)
 
 
-def sync_settings_for_webhook(webhook_id: str) -> SyncSettings | None:
-    """The seller a webhook URL routes to (by the unguessable id in the URL, never by payload)."""
-    return SyncSettings.objects.filter(webhook_id=webhook_id).first()
+@dataclass(frozen=True)
+class WebhookTarget:
+    """The seller a webhook URL routes to (by the unguessable id in the URL, never by payload).
+
+    ``confirmed`` is True when it was just read from the database, False when it came from this
+    process's cache. The inbox never trusts a cached target for what it writes: the insert is
+    guarded by these same facts (services/webhooks.py), and any refusal is re-checked fresh.
+    """
+
+    webhook_id: str
+    seller_id: Any
+    connected: bool
+    secret_ciphertext: str
+    confirmed: bool = True
+
+    @classmethod
+    def of(cls, sync_settings: SyncSettings) -> WebhookTarget:
+        return cls(
+            webhook_id=sync_settings.webhook_id,
+            seller_id=sync_settings.user_id,
+            connected=sync_settings.is_connected,
+            secret_ciphertext=sync_settings.shared_secret_encrypted,
+        )
+
+
+# webhook id -> (expires at, target). Per process (gunicorn workers each have their own); a
+# stale entry can never admit a delivery (the insert re-checks it), so the TTL only bounds how
+# long a process keeps a seller it no longer hears from. Unknown ids are never cached.
+TARGET_TTL_SECONDS = 30.0
+_TARGETS_MAX = 10_000
+_targets: dict[str, tuple[float, WebhookTarget]] = {}
+
+
+def webhook_target(webhook_id: str, *, fresh: bool = False) -> WebhookTarget | None:
+    """The target of ``webhook_id``: from the cache unless ``fresh``; None for an unknown id.
+
+    Saves the endpoint a round trip per delivery; correctness never rests on the cache.
+    """
+    now = time.monotonic()
+    if not fresh:
+        hit = _targets.get(webhook_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+    rows = list(
+        SyncSettings.objects.filter(webhook_id=webhook_id).values_list(
+            "user_id", "connection_state", "token_encrypted", "shared_secret_encrypted"
+        )[:1]
+    )
+    if not rows:
+        _targets.pop(webhook_id, None)
+        return None
+    seller_id, state, token_ciphertext, secret_ciphertext = rows[0]
+    target = WebhookTarget(
+        webhook_id=webhook_id,
+        seller_id=seller_id,
+        # the same rule as SyncSettings.is_connected, and as the insert's guard
+        connected=state == ConnectionState.CONNECTED and bool(token_ciphertext),
+        secret_ciphertext=secret_ciphertext,
+    )
+    if len(_targets) >= _TARGETS_MAX:
+        _targets.clear()
+    _targets[webhook_id] = (now + TARGET_TTL_SECONDS, replace(target, confirmed=False))
+    return target
 
 
 def order_deliveries(*, seller_id: Any, order_ids: Iterable[int]) -> list[dict[str, Any]]:

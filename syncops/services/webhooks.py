@@ -12,6 +12,7 @@ import os
 import queue
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,20 +22,18 @@ from django.db import DataError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from inventory.models import SyncSettings
+from inventory import crypto
+from inventory.models import ConnectionState, SyncSettings
 from syncops import webhook_signature
 from syncops.models import WebhookEvent, WebhookState
+from syncops.selectors.webhooks import WebhookTarget, webhook_target
 
 logger = logging.getLogger(__name__)
 
-# A day either side: CardTrader's retry policy is unknown, so the window must admit slow retries
-# (Stripe's 300 s would drop them); the signed `time` still stops an old capture being replayed
-# under a fresh delivery id months later. Outside it a delivery is stored as `stale`, not applied.
-FRESHNESS_SECONDS: int = getattr(settings, "WEBHOOK_FRESHNESS_SECONDS", 24 * 3600)
-# A stored delivery not applied this long after its last dispatch is dispatched again.
-SWEEP_AFTER_SECONDS: int = getattr(settings, "WEBHOOK_SWEEP_AFTER_SECONDS", 15)
-# After this many failed applies the sweeper stops and leaves the delivery `failed` for staff.
-MAX_ATTEMPTS: int = getattr(settings, "WEBHOOK_MAX_ATTEMPTS", 10)
+# The knobs live in settings (WEBHOOK_FRESHNESS_SECONDS: a day either side, because CardTrader's
+# retry policy is unknown and Stripe's 300 s would drop slow retries, while the signed `time`
+# still stops an old capture being replayed under a fresh id; WEBHOOK_SWEEP_AFTER_SECONDS;
+# WEBHOOK_MAX_ATTEMPTS). They are read at call time, so a test or an operator can change them.
 
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 
@@ -127,49 +126,128 @@ def _initial_state(delivery: Delivery, now: datetime) -> tuple[str, str]:
         return WebhookState.IGNORED, "test-mode delivery: recorded, not applied"
     if delivery.object_class != "Order" or delivery.cause not in KNOWN_CAUSES:
         return WebhookState.IGNORED, f"unhandled event {delivery.object_class}/{delivery.cause}: recorded only"
-    if abs(now.timestamp() - delivery.time) > FRESHNESS_SECONDS:
-        return WebhookState.STALE, f"delivery time more than {FRESHNESS_SECONDS} s from receipt"
+    window = settings.WEBHOOK_FRESHNESS_SECONDS
+    if abs(now.timestamp() - delivery.time) > window:
+        return WebhookState.STALE, f"delivery time more than {window} s from receipt"
     return WebhookState.RECEIVED, ""
 
 
-def _insert_if_new(values: dict[str, Any]) -> int | None:
-    """INSERT ... ON CONFLICT (delivery_id) DO NOTHING RETURNING id: the new row's id, or None.
+def _columns(values: dict[str, Any]) -> tuple[list[str], list[Any], list[str]]:
+    """(quoted columns, db-ready params, SQL types) for a WebhookEvent row."""
+    fields = [WebhookEvent._meta.get_field(name) for name in values]
+    return (
+        [connection.ops.quote_name(f.column) for f in fields],
+        [f.get_db_prep_save(values[f.name], connection) for f in fields],
+        [f.cast_db_type(connection) for f in fields],
+    )
 
-    One statement, so two concurrent copies of a delivery race on the unique index and exactly
-    one wins, without an IntegrityError or a savepoint on the hot path.
+
+def _guarded_insert(target: WebhookTarget, values: dict[str, Any]) -> tuple[bool, int | None]:
+    """Store the row only if the seller still is what ``target`` says: (seller held, new id).
+
+    One statement (PostgreSQL): the seller check and ``INSERT … ON CONFLICT (delivery_id) DO
+    NOTHING RETURNING id`` together, so a target from the process cache costs no round trip yet
+    can never admit a delivery after a disconnect or a secret change (the check fails, the caller
+    re-reads the seller), and two concurrent copies of a delivery race on the unique index:
+    exactly one is stored. ``(True, None)`` is a duplicate.
     """
-    meta = WebhookEvent._meta
-    fields = [meta.get_field(name) for name in values]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
-    delivery_column = connection.ops.quote_name(meta.get_field("delivery_id").column)
+    qn = connection.ops.quote_name
+    columns, params, types = _columns(values)
+    seller_meta = SyncSettings._meta
+    seller_param = seller_meta.pk.get_db_prep_value(target.seller_id, connection)
+    guard_params = [seller_param, target.webhook_id, ConnectionState.CONNECTED.value, target.secret_ciphertext]
+    guard = (
+        f"SELECT 1 FROM {qn(seller_meta.db_table)} WHERE {qn(seller_meta.pk.column)} = %s "  # noqa: S608 - _meta
+        f"AND {qn('webhook_id')} = %s AND {qn('connection_state')} = %s "
+        f"AND {qn('token_encrypted')} <> '' AND {qn('shared_secret_encrypted')} = %s"
+    )
+    event_table = qn(WebhookEvent._meta.db_table)
+    delivery_column = qn(WebhookEvent._meta.get_field("delivery_id").column)
+    if connection.vendor != "postgresql":  # the embedded SQLite run: no data-modifying CTEs
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(guard, guard_params)
+            if cursor.fetchone() is None:
+                return False, None
+            cursor.execute(
+                f"INSERT INTO {event_table} ({', '.join(columns)}) "  # noqa: S608 - names from _meta
+                f"VALUES ({', '.join(['%s'] * len(params))}) ON CONFLICT ({delivery_column}) DO NOTHING RETURNING id",
+                params,
+            )
+            row = cursor.fetchone()
+        return True, row[0] if row else None
+    casts = ", ".join(f"CAST(%s AS {t})" for t in types)
     sql = (
-        f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "  # noqa: S608 - names from _meta
-        f"VALUES ({', '.join(['%s'] * len(params))}) "
-        f"ON CONFLICT ({delivery_column}) DO NOTHING RETURNING id"
+        f"WITH seller AS ({guard}), "  # noqa: S608 - names from _meta, values are parameters
+        f"ins AS (INSERT INTO {event_table} ({', '.join(columns)}) SELECT {casts} FROM seller "
+        f"ON CONFLICT ({delivery_column}) DO NOTHING RETURNING id) "
+        "SELECT EXISTS (SELECT 1 FROM seller), (SELECT id FROM ins)"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return row[0] if row else None
+        cursor.execute(sql, [*guard_params, *params])
+        held, event_id = cursor.fetchone()
+    return bool(held), event_id
 
 
-def webhook_receive(*, sync_settings: SyncSettings, body: bytes, signature: str | None) -> Receipt:
+# Decrypted MAC keys by ciphertext, per process: a Fernet decrypt per delivery is wasted work
+# when the secret changes once per (re)connect. Keyed by the ciphertext, so a new secret is a new
+# entry; an old entry can verify nothing the guard would store (it checks the ciphertext is still
+# the seller's). Short-lived and bounded so a disconnected seller's key does not linger.
+MAC_KEY_TTL_SECONDS = 60.0
+_MAC_KEYS_MAX = 10_000
+_mac_keys: dict[str, tuple[float, str]] = {}
+
+
+def _mac_key(ciphertext: str) -> str:
+    if not ciphertext:
+        return ""
+    now = time.monotonic()
+    hit = _mac_keys.get(ciphertext)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    key = crypto.decrypt(ciphertext)
+    if len(_mac_keys) >= _MAC_KEYS_MAX:
+        _mac_keys.clear()
+    _mac_keys[ciphertext] = (now + MAC_KEY_TTL_SECONDS, key)
+    return key
+
+
+def webhook_receive(*, target: WebhookTarget, body: bytes, signature: str | None) -> Receipt:
     """Verify and store one delivery for the seller the URL names; dispatch it on commit.
 
     Order of checks: disconnected (410: stop sending, we hold no usable secret), signature (401),
-    shape (400). Only then is anything written.
+    shape (400). Only then is anything written. ``target`` may come from the process cache: a
+    refusal is then confirmed against a fresh read before it is answered, and the insert is
+    guarded, so a disconnect or a new secret takes effect on the very next delivery.
     """
-    if not sync_settings.is_connected:
+    for _ in range(3):
+        try:
+            receipt = _receive_once(target, body, signature)
+        except WebhookRejected:
+            if target.confirmed:
+                raise
+            receipt = None
+        if receipt is not None:
+            return receipt
+        fresh = webhook_target(target.webhook_id, fresh=True)
+        if fresh is None:
+            raise WebhookRejected(404, "not_found", "Unknown webhook.")
+        target = fresh
+    # The seller's connection changed under three consecutive attempts: nothing stored, retry.
+    raise WebhookRejected(503, "seller_changing", "The seller's connection is changing; retry later.")
+
+
+def _receive_once(target: WebhookTarget, body: bytes, signature: str | None) -> Receipt | None:
+    """One attempt with ``target``; None when the guarded insert found the seller changed."""
+    if not target.connected:
         raise WebhookRejected(410, "seller_disconnected", "This seller is no longer connected to BRX Sync.")
-    if not webhook_signature.verify(body, sync_settings.get_shared_secret(), signature):
+    if not webhook_signature.verify(body, _mac_key(target.secret_ciphertext), signature):
         raise WebhookRejected(401, "invalid_signature", "Missing or invalid Signature header.")
     delivery = parse_delivery(body)
     now = timezone.now()
     state, note = _initial_state(delivery, now)
     values = {
         "delivery_id": delivery.delivery_id,
-        "seller": sync_settings.user_id,
+        "seller": target.seller_id,
         "cause": delivery.cause[:32],
         "object_class": delivery.object_class[:32],
         "object_id": delivery.object_id,
@@ -184,13 +262,18 @@ def webhook_receive(*, sync_settings: SyncSettings, body: bytes, signature: str 
         "applied_at": None,
     }
     try:
-        with transaction.atomic():
-            event_id = _insert_if_new(values)
+        # Outside any transaction the guarded insert is one autocommitted statement (no BEGIN /
+        # COMMIT round trips); inside one (tests, a caller's atomic) a savepoint keeps a refused
+        # row from poisoning the caller's transaction.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            held, event_id = _guarded_insert(target, values)
             if event_id is not None and state == WebhookState.RECEIVED:
-                transaction.on_commit(lambda: hand_off.submit([event_id]))
+                transaction.on_commit(lambda: hand_off.submit(event_id))
     except DataError:
         # e.g. a NUL character, which PostgreSQL's jsonb refuses: nothing was stored.
         raise WebhookRejected(400, "invalid_delivery", "The payload cannot be stored (bad characters or range).")
+    if not held:
+        return None
     return Receipt(event_id=event_id, delivery_id=delivery.delivery_id, state=state, duplicate=event_id is None)
 
 
@@ -208,18 +291,18 @@ class _HandOff:
 
     def __init__(self) -> None:
         self._pid = 0
-        self._queue: queue.Queue[list[int]] = queue.Queue(self.MAX_QUEUED)
+        self._queue: queue.Queue[int] = queue.Queue(self.MAX_QUEUED)
         self._lock = threading.Lock()
         self._down_until = 0.0
 
-    def submit(self, event_ids: list[int]) -> None:
+    def submit(self, event_id: int) -> None:
         if time.monotonic() < self._down_until:
-            return  # broker known down: the sweeper will dispatch these
+            return  # broker known down: the sweeper will dispatch it
         self._ensure_thread()
         try:
-            self._queue.put_nowait(event_ids)
+            self._queue.put_nowait(event_id)
         except queue.Full:
-            logger.warning("webhook hand-off queue full; %d deliveries left to the sweeper", len(event_ids))
+            logger.warning("webhook hand-off queue full; delivery %s left to the sweeper", event_id)
 
     def _ensure_thread(self) -> None:
         if self._pid == os.getpid():
@@ -232,16 +315,29 @@ class _HandOff:
 
     def _run(self) -> None:
         while True:
-            event_ids = self._queue.get()
+            # Whatever queued up while the last publish ran goes out together: under a burst one
+            # message carries several deliveries, so publishing never falls behind the requests.
+            event_ids = [self._queue.get()]
+            while len(event_ids) < APPLY_BATCH:
+                try:
+                    event_ids.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             if time.monotonic() < self._down_until or not dispatch_apply(event_ids):
                 self._down_until = max(self._down_until, time.monotonic() + self.DOWN_FOR_SECONDS)
 
 
 hand_off = _HandOff()
 
+# Deliveries per apply message at most. Each is still applied in its own transaction (one order
+# never waits on another's failure); a batch only shares the broker message and the task's
+# overhead. Small, so a worker process never sits on a long list while its siblings idle.
+APPLY_BATCH = 8
+
 
 def dispatch_apply(event_ids: list[int]) -> bool:
-    """Publish apply tasks; False (logged, never raised) when the broker refused one.
+    """Publish apply tasks (APPLY_BATCH deliveries per message); False (logged, never raised)
+    when the broker refused one.
 
     The deliveries are stored, so a failed hand-off only delays them until the sweeper runs.
     A short retry lets kombu replace a pooled connection a Redis restart left dead (with no
@@ -249,21 +345,25 @@ def dispatch_apply(event_ids: list[int]) -> bool:
     """
     from syncops.tasks.webhooks import webhook_apply
 
-    for event_id in event_ids:
+    for start in range(0, len(event_ids), APPLY_BATCH):
+        chunk = list(event_ids[start:start + APPLY_BATCH])
         try:
-            webhook_apply.apply_async(args=[event_id], retry=True, retry_policy=PUBLISH_RETRY)
+            webhook_apply.apply_async(args=[chunk], retry=True, retry_policy=PUBLISH_RETRY)
         except Exception:
-            logger.warning("webhook %s: broker hand-off failed; the sweeper will retry", event_id, exc_info=True)
+            logger.warning("webhooks %s: broker hand-off failed; the sweeper will retry", chunk, exc_info=True)
             return False
     return True
 
 
-def webhook_sweep(*, older_than_seconds: int = SWEEP_AFTER_SECONDS, limit: int = 1000) -> int:
+def webhook_sweep(*, older_than_seconds: int | None = None, limit: int = 1000) -> int:
     """Re-dispatch stored deliveries still not applied; give up on ones that keep failing.
 
     Claims rows with SKIP LOCKED so two beats never dispatch the same row twice in one pass, and
     stamps ``dispatched_at`` so a row is re-sent at most once per ``older_than_seconds``.
     """
+    if older_than_seconds is None:
+        older_than_seconds = settings.WEBHOOK_SWEEP_AFTER_SECONDS
+    max_attempts = settings.WEBHOOK_MAX_ATTEMPTS
     now = timezone.now()
     cutoff = now - timedelta(seconds=older_than_seconds)
     due = Q(dispatched_at__lt=cutoff) | Q(dispatched_at__isnull=True, received_at__lt=cutoff)
@@ -274,8 +374,8 @@ def webhook_sweep(*, older_than_seconds: int = SWEEP_AFTER_SECONDS, limit: int =
             .order_by("id")
             .values_list("id", "attempts")[:limit]
         )
-        exhausted = [pk for pk, attempts in rows if attempts >= MAX_ATTEMPTS]
-        retry = [pk for pk, attempts in rows if attempts < MAX_ATTEMPTS]
+        exhausted = [pk for pk, attempts in rows if attempts >= max_attempts]
+        retry = [pk for pk, attempts in rows if attempts < max_attempts]
         if exhausted:
             WebhookEvent.objects.filter(id__in=exhausted).update(state=WebhookState.FAILED)
         if retry:

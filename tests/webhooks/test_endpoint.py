@@ -110,6 +110,80 @@ def test_disconnected_seller_is_410_and_nothing_stored(db, post):
     assert_nothing_stored(gone)
 
 
+# The endpoint keeps each process's sellers in a cache (selectors/webhooks.py). These post once
+# to fill it, change the seller in the database behind its back — as another process (the API,
+# the admin, an import that finds the token revoked) would, with no cache to invalidate — and
+# expect the very next delivery to see the change.
+
+
+def test_disconnect_answers_410_on_the_very_next_delivery(shop, post):
+    from syncops.services.connection import connection_disconnect
+
+    assert post(shop, paid(order_id=1)).status_code == 200
+    connection_disconnect(seller_id=shop.user.pk)
+    assert_error(post(shop, paid(order_id=2)), 410, "seller_disconnected")
+    assert list(WebhookEvent.objects.filter(seller=shop.user).values_list("object_id", flat=True)) == [1]
+
+
+def test_token_found_invalid_answers_410_on_the_very_next_delivery(shop, post):
+    from inventory.models import ConnectionState, SyncSettings
+
+    assert post(shop, paid(order_id=1)).status_code == 200
+    SyncSettings.objects.filter(pk=shop.user.pk).update(connection_state=ConnectionState.TOKEN_INVALID)
+    assert_error(post(shop, paid(order_id=2)), 410, "seller_disconnected")
+    assert WebhookEvent.objects.filter(seller=shop.user).count() == 1
+
+
+def test_reconnect_with_a_new_secret_verifies_with_it_at_once_and_refuses_the_old(shop, post):
+    """What connection_connect stores (a new token and CardTrader's new shared secret); set
+    directly because the real connect asks CardTrader's /info first."""
+    from inventory.models import SyncSettings
+
+    assert post(shop, paid(order_id=1)).status_code == 200
+    old_secret, new_secret = shop.secret, "rotated-" + shop.secret
+    sync = SyncSettings.objects.get(pk=shop.user.pk)
+    sync.set_credentials(token="tok-new", shared_secret=new_secret)
+    sync.save()
+    assert_error(post(shop, paid(order_id=2), secret=old_secret), 401, "invalid_signature")
+    assert post(shop, paid(order_id=3), secret=new_secret).status_code == 200
+    assert_error(post(shop, paid(order_id=4), secret=old_secret), 401, "invalid_signature")
+    assert sorted(WebhookEvent.objects.filter(seller=shop.user).values_list("object_id", flat=True)) == [1, 3]
+
+
+def test_reconnect_after_disconnect_accepts_at_once(shop, post):
+    from inventory.models import ConnectionState, SyncSettings
+    from syncops.services.connection import connection_disconnect
+
+    assert post(shop, paid(order_id=1)).status_code == 200
+    connection_disconnect(seller_id=shop.user.pk)
+    assert_error(post(shop, paid(order_id=2)), 410, "seller_disconnected")
+    sync = SyncSettings.objects.get(pk=shop.user.pk)
+    sync.set_credentials(token="tok-again", shared_secret=shop.secret)
+    sync.connection_state = ConnectionState.CONNECTED
+    sync.save()
+    assert post(shop, paid(order_id=3)).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cached_seller_costs_one_statement_per_delivery(post, django_assert_num_queries):
+    """The hot path, outside any transaction as under gunicorn: seller check and insert are one
+    autocommitted statement (no BEGIN / COMMIT) once the seller is cached."""
+    shop = make_shop()
+    assert post(shop, paid(order_id=1)).status_code == 200
+    with django_assert_num_queries(1):
+        response = post(shop, paid(order_id=2))
+    assert response.status_code == 200 and response.json()["duplicate"] is False
+    assert WebhookEvent.objects.filter(seller=shop.user, object_id=2).exists()
+
+
+def test_a_duplicate_of_a_cached_seller_is_still_200_duplicate(shop, post):
+    doc = paid(order_id=1)
+    assert post(shop, doc).json()["duplicate"] is False
+    again = post(shop, doc)
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert WebhookEvent.objects.filter(seller=shop.user).count() == 1
+
+
 @pytest.mark.parametrize(
     ("mutate", "code"),
     [

@@ -6,11 +6,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from inventory.models import InventoryItem
 from syncops.models import OrderLedger, WebhookEvent, WebhookState
+from syncops.selectors.webhooks import WebhookTarget
 from syncops.services import webhooks as inbox
 from syncops.services.orders import webhook_event_apply
 from tests.webhooks import builders
@@ -21,7 +23,7 @@ from tests.webhooks.conftest import add_stock, make_shop
 def stored(shop, doc: dict, *, age_s: float = 0, state: str = WebhookState.RECEIVED, dispatched: bool = True,
            attempts: int = 0) -> WebhookEvent:
     body, sig = builders.signed(doc, shop.secret)
-    receipt = inbox.webhook_receive(sync_settings=shop.settings, body=body, signature=sig)
+    receipt = inbox.webhook_receive(target=WebhookTarget.of(shop.settings), body=body, signature=sig)
     past = timezone.now() - timedelta(seconds=age_s)
     WebhookEvent.objects.filter(pk=receipt.event_id).update(
         received_at=past, dispatched_at=past if dispatched else None, state=state, attempts=attempts
@@ -36,7 +38,8 @@ def test_sweeper_redispatches_only_old_unapplied_deliveries(shop, django_capture
     fresh = stored(shop, builders.delivery(order(3, "paid", [(111, 1)])), age_s=1)
     done = stored(shop, builders.delivery(order(4, "paid", [(111, 1)])), age_s=60, state=WebhookState.APPLIED)
     stale = stored(shop, builders.delivery(order(5, "paid", [(111, 1)])), age_s=60, state=WebhookState.STALE)
-    hopeless = stored(shop, builders.delivery(order(6, "paid", [(111, 1)])), age_s=60, attempts=inbox.MAX_ATTEMPTS)
+    hopeless = stored(shop, builders.delivery(order(6, "paid", [(111, 1)])), age_s=60,
+                      attempts=settings.WEBHOOK_MAX_ATTEMPTS)
 
     with django_capture_on_commit_callbacks() as callbacks:
         assert inbox.webhook_sweep(older_than_seconds=15) == 2
@@ -90,7 +93,8 @@ def test_concurrent_applies_with_redelivery_are_exact():
             expected[pid_b] -= 1
         for doc in docs:
             body, sig = builders.signed(doc, shop.secret)
-            event_ids.append(inbox.webhook_receive(sync_settings=shop.settings, body=body, signature=sig).event_id)
+            receipt = inbox.webhook_receive(target=WebhookTarget.of(shop.settings), body=body, signature=sig)
+            event_ids.append(receipt.event_id)
     work = event_ids * 2
     rng.shuffle(work)
 

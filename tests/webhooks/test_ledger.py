@@ -13,6 +13,7 @@ import pytest
 
 from inventory.models import InventoryItem
 from syncops.models import Conflict, ConflictKind, OperationKind, OrderLedger, SyncOperation, WebhookEvent
+from syncops.selectors.webhooks import WebhookTarget
 from syncops.services.orders import webhook_event_apply
 from syncops.services.webhooks import webhook_receive
 from tests.webhooks import builders
@@ -27,7 +28,7 @@ def feed(shop: Shop, *docs: dict) -> list[str]:
     states = []
     for doc in docs:
         body, sig = builders.signed(doc, shop.secret)
-        receipt = webhook_receive(sync_settings=shop.settings, body=body, signature=sig)
+        receipt = webhook_receive(target=WebhookTarget.of(shop.settings), body=body, signature=sig)
         event_id = receipt.event_id or WebhookEvent.objects.get(delivery_id=receipt.delivery_id).pk
         states.append(webhook_event_apply(event_id=event_id))
     return states
