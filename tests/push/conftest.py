@@ -49,9 +49,6 @@ class Workers:
             DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{db_name}",
             CARDTRADER_API_BASE=sandbox.api_base,
             CARDTRADER_WRITE_TIMEOUT="2",
-            # A hair under CardTrader's 1 job read per second, so clock jitter between our bucket
-            # and CardTrader's window never turns the last poll of a second into a 429.
-            RATE_LIMIT_JOBS_PER_SECOND="0.9",
             PYTHONUNBUFFERED="1",
             **(extra_env or {}),
         )
@@ -81,6 +78,13 @@ class Workers:
         """SIGKILL the whole worker (main process and pool children): a hard crash."""
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+    def terminate(self, proc: subprocess.Popen, *, timeout: float = 60.0) -> int:
+        """SIGTERM to the worker's MAIN process only (what systemd / Kubernetes / docker stop
+        send): Celery's warm shutdown stops consuming and lets running tasks finish. Returns the
+        exit code; raises if the worker does not drain within ``timeout``."""
+        os.kill(proc.pid, signal.SIGTERM)
+        return proc.wait(timeout=timeout)
 
     def stop(self) -> None:
         for proc in self.procs:
