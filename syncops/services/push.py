@@ -143,8 +143,12 @@ def _due(seller_id: str) -> Q:
     )
 
 
-def claim(seller_id: str, limit: int) -> list[Group]:
+def claim(seller_id: str, limit: int, busy_items: Iterable[int] = ()) -> list[Group]:
     """Claim up to ``limit`` items' worth of due operations and snapshot those items.
+
+    ``busy_items`` are items whose job this run is still waiting for: a later change of one
+    waits for that job, because a sale sent as an increment now would be overwritten by the
+    absolute quantity CardTrader applies when the older job runs.
 
     The items are locked before their operations are read again, so an edit or sale either
     committed before (its operation is claimed here and its effect is in the snapshot) or waits
@@ -154,7 +158,8 @@ def claim(seller_id: str, limit: int) -> list[Group]:
     with transaction.atomic():
         candidates = list(
             SyncOperation.objects.select_for_update(skip_locked=True)
-            .filter(_due(seller_id)).order_by("id").values_list("id", "item_id")[: limit * 4]
+            .filter(_due(seller_id)).exclude(item_id__in=list(busy_items)).order_by("id")
+            .values_list("id", "item_id")[: limit * 4]
         )
         if not candidates:
             return []
@@ -390,23 +395,35 @@ class PushRun:
         self.batch = batch_size_for(sync)
         self.report = report
         self.job_poll_seconds = float(_setting("PUSH_JOB_POLL_SECONDS", 30.0))
-        self.job_poll_interval = float(_setting("PUSH_JOB_POLL_INTERVAL", 1.05))
+        # Never faster than the jobs bucket: reading sooner would only wait inside the guard.
+        self.job_poll_interval = max(float(_setting("PUSH_JOB_POLL_INTERVAL", 1.05)),
+                                     1.0 / float(_setting("RATE_LIMIT_JOBS_PER_SECOND", 0.9)))
+        self.send_max_wait = float(_setting("PUSH_SEND_MAX_WAIT", 0.5))
+        # A job is not read sooner than this after it was sent (it would still be pending).
+        self.job_min_age = float(_setting("PUSH_JOB_MIN_AGE_SECONDS", 0.5))
+        # Jobs sent and not yet read: (uuid, groups in payload order, kind, sent at).
+        self.inflight: list[tuple[str, list[Group], str, float]] = []
+        self.open_groups: list[Group] = []
+        self._last_poll = 0.0
+
+    def busy_items(self) -> set[int]:
+        return {g.item.item_id for _, chunk, _, _ in self.inflight for g in chunk if g.item is not None}
 
     # -- bulk calls ------------------------------------------------------------------------------
-    def _send_bulk(self, kind: str, groups: list[Group]) -> list[tuple[str, list[Group]]]:
-        """Send chunks; returns (job uuid, groups in payload order) for each accepted chunk."""
-        sent: list[tuple[str, list[Group]]] = []
+    def _send_bulk(self, kind: str, groups: list[Group]) -> Iterator[tuple[str, list[Group]]]:
+        """Send chunks; yields (job uuid, groups in payload order) for each accepted chunk."""
         for start in range(0, len(groups), self.batch):
             chunk = sorted(groups[start:start + self.batch], key=lambda g: g.item.product_id)  # type: ignore[union-attr]
             _count_attempt(chunk, kind)
             try:
                 if kind == "bulk_destroy":
-                    uuid = self.client.bulk_destroy([g.item.product_id for g in chunk], priority=Priority.HIGH)  # type: ignore[union-attr]
+                    uuid = self.client.bulk_destroy([g.item.product_id for g in chunk], priority=Priority.HIGH,  # type: ignore[union-attr]
+                                                    max_wait=self.send_max_wait)
                 else:
                     uuid = self.client.bulk_update(
                         [update_body(g.item, g.update_fields) for g in chunk],  # type: ignore[arg-type]
                         strict=True,  # we validated; CardTrader must refuse, not silently default
-                        priority=Priority.HIGH,
+                        priority=Priority.HIGH, max_wait=self.send_max_wait,
                     )
                 self.report.requests += 1
             except LIMITER_EXCEPTIONS as exc:
@@ -436,8 +453,7 @@ class PushRun:
                     self.report.retried += len(g.ops)
                 continue
             _mark_sent(uuid, chunk)
-            sent.append((uuid, chunk))
-        return sent
+            yield uuid, chunk
 
     def _land_job(self, job: Any, chunk: list[Group], kind: str) -> None:
         by_index = {r.index: r for r in job.results}
@@ -477,47 +493,59 @@ class PushRun:
             op.cardtrader_job_uuid = ""
             op.result = {}
 
-    def _poll(self, jobs: list[tuple[str, list[Group], str]]) -> None:
-        """Read jobs until each finished (or the poll budget is spent: then resume later)."""
-        deadline = time.monotonic() + self.job_poll_seconds
-        waiting = list(jobs)
-        last_poll = 0.0
-        while waiting:
-            uuid, chunk, kind = waiting.pop(0)
-            # CardTrader allows one job read per second; the guard meters it, and this keeps a
-            # run from spinning on a job that is still pending even under a permissive guard.
-            pause = self.job_poll_interval - (time.monotonic() - last_poll)
-            if pause > 0:
-                time.sleep(pause)
-            try:
-                job = self.client.get_job(uuid, priority=Priority.HIGH, max_wait=1.5)
-                self.report.requests += 1
-                last_poll = time.monotonic()  # from the answer: the server saw the call before it
-            except LIMITER_EXCEPTIONS as exc:
-                raise Stop(_limiter_wait(exc), str(exc)) from exc
-            except ct.NotFound:
-                self.report.requests += 1
-                for g in chunk:  # the job is gone: re-send (bulk writes are idempotent)
-                    self._clear_job(g)
-                    _retry(g, "job_not_found", f"CardTrader job {uuid} not found", delay=0.0, count=False)
-                continue
-            except ct.CardTraderError as exc:  # reading a job changes nothing: try again shortly
-                self.report.requests += 1
-                if time.monotonic() > deadline:
-                    raise Stop(2.0, f"job {uuid} unreadable: {exc}") from exc
-                waiting.append((uuid, chunk, kind))
-                continue
-            if job.finished:
-                self._land_job(job, chunk, kind)
-                self._beat(waiting)
-            else:
-                if time.monotonic() > deadline:
-                    raise Stop(2.0, f"job {uuid} still {job.state}")
-                waiting.append((uuid, chunk, kind))
+    def poll(self, *, wait: bool) -> None:
+        """Read the oldest job in flight, if one may be read now (``wait``: sleep until it may).
 
-    @staticmethod
-    def _beat(waiting: list[tuple[str, list[Group], str]]) -> None:
-        ids = [op.pk for _, chunk, _ in waiting for g in chunk for op in g.ops]
+        Runs between sends, so bulk calls keep going out at the global rate while jobs are read
+        at the jobs rate: that overlap is what lets one seller approach 20 requests/s × batch.
+        A job still pending goes to the back; one unfinished ``job_poll_seconds`` after it was
+        sent (or unreadable that long) stops the run, its operations resumed later by job uuid.
+        """
+        if not self.inflight:
+            return
+        now = time.monotonic()
+        pause = max(self.job_poll_interval - (now - self._last_poll), self.inflight[0][3] + self.job_min_age - now)
+        if pause > 0:
+            if not wait:
+                return
+            time.sleep(pause)
+        uuid, chunk, kind, sent_at = self.inflight.pop(0)
+        overdue = time.monotonic() - sent_at > self.job_poll_seconds
+        try:
+            job = self.client.get_job(uuid, priority=Priority.HIGH, max_wait=1.5)
+            self.report.requests += 1
+            self._last_poll = time.monotonic()  # from the answer: the server saw the call before it
+        except LIMITER_EXCEPTIONS as exc:
+            self.inflight.insert(0, (uuid, chunk, kind, sent_at))
+            raise Stop(_limiter_wait(exc), str(exc)) from exc
+        except ct.NotFound:
+            self.report.requests += 1
+            self._last_poll = time.monotonic()
+            for g in chunk:  # the job is gone: re-send (bulk writes are idempotent)
+                self._clear_job(g)
+                _retry(g, "job_not_found", f"CardTrader job {uuid} not found", delay=0.0, count=False)
+            return
+        except ct.CardTraderError as exc:  # reading a job changes nothing: try again shortly
+            self.report.requests += 1
+            self._last_poll = time.monotonic()
+            self.inflight.append((uuid, chunk, kind, sent_at))
+            if overdue:
+                raise Stop(2.0, f"job {uuid} unreadable: {exc}") from exc
+            return
+        if job.finished:
+            self._land_job(job, chunk, kind)
+            self._beat()
+        else:
+            self.inflight.append((uuid, chunk, kind, sent_at))
+            if overdue:
+                raise Stop(2.0, f"job {uuid} still {job.state}")
+
+    def drain(self) -> None:
+        while self.inflight:
+            self.poll(wait=True)
+
+    def _beat(self) -> None:
+        ids = [op.pk for _, chunk, _, _ in self.inflight for g in chunk for op in g.ops]
         if ids:
             SyncOperation.objects.filter(pk__in=ids).update(heartbeat_at=timezone.now())
 
@@ -593,8 +621,13 @@ class PushRun:
                 # The one absolute write for a sale: CardTrader deletes a product that an increment
                 # takes to 0, and a later restock could then never reach it. Setting 0 keeps the
                 # listing (empty) under its product id while the local row exists.
+                # Persisted: if this send fails or is forgotten for a newer one, whatever carries
+                # these sales later must be absolute too — CardTrader may have applied the 0
+                # (a 5xx after the job was made, a job sent before a restart), and a restock
+                # folded with them into a zero delta would then never reach it.
                 for op in adjusts:
                     op.payload = {**op.payload, "fields": ["quantity"]}
+                    SyncOperation.objects.filter(pk=op.pk).update(payload=op.payload)
                 updates.append(g)
                 continue
             delta = sum(int(op.payload.get("delta") or 0) for op in adjusts)
@@ -606,16 +639,18 @@ class PushRun:
                 self.report.succeeded += len(g.ops)
             else:
                 increments.append((g, delta))
-        jobs: list[tuple[str, list[Group], str]] = []
+        now = time.monotonic()
         for uuid, chunk in resume.items():
             kind = "bulk_destroy" if chunk[0].delete else "bulk_update"
-            jobs.append((uuid, sorted(chunk, key=lambda g: g.item.product_id), kind))  # type: ignore[union-attr]
+            self.inflight.append((uuid, chunk, kind, now))
         for kind, todo in (("bulk_destroy", deletes), ("bulk_update", updates)):
             if todo:
-                jobs.extend((uuid, chunk, kind) for uuid, chunk in self._send_bulk(kind, todo))
+                for uuid, chunk in self._send_bulk(kind, todo):
+                    self.inflight.append((uuid, chunk, kind, time.monotonic()))
+                    self.poll(wait=False)
         for g, delta in increments:
             self._increment(g, delta)
-        self._poll(jobs)
+            self.poll(wait=False)
 
 
 def _is_not_found(errors: dict[str, Any]) -> bool:
@@ -684,20 +719,28 @@ def push_seller_run(seller_id: str, *, client: Any = None, max_seconds: float | 
         started = time.monotonic()
         try:
             run = PushRun(sync, client, report)
-            while time.monotonic() - started < budget:
-                groups = claim(seller_id, run.batch * int(_setting("PUSH_CLAIM_BATCHES", 5)))
-                if not groups:
-                    break
-                report.claimed += sum(len(g.ops) for g in groups)
-                try:
+            claim_size = run.batch * int(_setting("PUSH_CLAIM_BATCHES", 5))
+            try:
+                while time.monotonic() - started < budget:
+                    groups = claim(seller_id, claim_size, run.busy_items()) if len(run.inflight) < 50 else []
+                    if not groups:
+                        if not run.inflight:
+                            break
+                        run.poll(wait=True)  # nothing to send: read what is in flight
+                        continue
+                    report.claimed += sum(len(g.ops) for g in groups)
+                    run.open_groups.extend(groups)
                     run.process(groups)
-                except Stop as stop:
-                    _release_unsettled(groups, stop.countdown, stop.reason)
-                    report.countdown = stop.countdown
-                    return report
-                except BaseException:
-                    _release_unsettled(groups, 1.0, "push run crashed")
-                    raise
+                    run.open_groups = [g for g in run.open_groups
+                                       if any(op.state == OperationState.RUNNING for op in g.ops)]
+                run.drain()
+            except Stop as stop:
+                _release_unsettled(run.open_groups, stop.countdown, stop.reason)
+                report.countdown = stop.countdown
+                return report
+            except BaseException:
+                _release_unsettled(run.open_groups, 1.0, "push run crashed")
+                raise
         finally:
             if own_client:
                 client.close()
