@@ -66,10 +66,17 @@ def child_write(api_base: str, token: str) -> dict:
 
     from inventory.models import User
     from syncops.cardtrader import CardTraderClient
-    from syncops.services.stock_stage import STAGE_COLUMNS, StageTables, map_rows, product_row, upsert_from_stage
+    from syncops.services.stock_stage import (
+        COPY_TYPES,
+        STAGE_COLUMNS,
+        StageTables,
+        export_row,
+        map_rows,
+        upsert_from_stage,
+    )
 
     with CardTraderClient(token=token, seller_id="bench", base_url=api_base, export_timeout=(5.0, 600.0)) as c:
-        rows = [product_row(p) for p in c.export_products()]
+        rows = list(c.export_products(convert=export_row))
     for i in range(0, len(rows), 5000):
         map_rows(rows[i:i + 5000])
     cols = ", ".join(STAGE_COLUMNS)
@@ -81,6 +88,7 @@ def child_write(api_base: str, token: str) -> dict:
                     "user_data_field text, graded boolean)")
         started = time.perf_counter()
         with transaction.atomic(), cur.cursor.copy(f"COPY bench_scratch ({cols}) FROM STDIN") as copy:
+            copy.set_types(COPY_TYPES)  # the same COPY settings the stage uses
             for r in rows:
                 copy.write_row(r)
         copy_s = time.perf_counter() - started
@@ -92,14 +100,40 @@ def child_write(api_base: str, token: str) -> dict:
             with transaction.atomic():
                 stage.load(rows[i:i + 5000])
                 upsert_from_stage(stage, seller.pk, timezone.now())
+        stage.finish_seen()
     write_s = time.perf_counter() - started
-    seller.delete()
     return {"rows": len(rows), "copy_s": copy_s, "write_s": write_s, "rss_mb": _rss_mb()}
 
 
-def _run_child(*args: str, env: dict) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", *args], env=env, capture_output=True, text=True,
-                         check=False)
+def _download(api_base: str, token: str) -> tuple[float, int]:
+    import requests
+
+    started = time.perf_counter()
+    size = 0
+    with requests.get(f"{api_base}/products/export", headers={"Authorization": f"Bearer {token}"}, stream=True,
+                      timeout=(5, 600)) as resp:
+        resp.raise_for_status()
+        for piece in resp.iter_content(1 << 20):
+            size += len(piece)
+    return time.perf_counter() - started, size
+
+
+def _fresh_items_table() -> None:
+    """Empty the bench database's stock (and what references it) so every run and stage starts
+    alike: this PostgreSQL runs without autovacuum, and dead rows of earlier runs (2.3 M after a
+    few) made the same insert several times slower."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("TRUNCATE inventory_inventoryitem CASCADE")
+
+
+def _run_child(*args: str, env: dict, profile: str = "") -> dict:
+    cmd = [sys.executable, __file__, "--child", *args]
+    if profile:  # py-spy's collapsed stacks (one line per stack, count last) of the child, all threads
+        cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw", "--threads", "--idle",
+               "--rate", "250", "-o", f"{profile}/{args[0]}.txt", "--", *cmd]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     for line in reversed(out.stdout.splitlines()):
         if line.startswith("{"):
             return json.loads(line)
@@ -110,6 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--products", type=int, default=250_000)
     parser.add_argument("--child", nargs="+")
+    parser.add_argument("--profile", default="", help="directory for py-spy raw profiles of the children")
     args = parser.parse_args()
     if args.child:
         mode = args.child[0]
@@ -119,6 +154,7 @@ def main() -> None:
 
     import psycopg
 
+    load_before = os.getloadavg()
     with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as pg:
         if not pg.execute("SELECT 1 FROM pg_database WHERE datname = 'brxsync_bench'").fetchone():
             pg.execute("CREATE DATABASE brxsync_bench")
@@ -149,20 +185,37 @@ def main() -> None:
         t = time.perf_counter()
         sandbox.control.seed_products(acct.user_id, args.products, seed=1)
         seed_s = time.perf_counter() - t
+        # The transfer floor, and the sandbox's render cache filled (it is a test double: the
+        # import should be measured, not the double's first JSON rendering). Both printed.
+        transfer = [_download(sandbox.api_base, acct.token) for _ in range(2)]
+        _fresh_items_table()
         seller_id = uuid.uuid4()
         connection_connect(seller_id=seller_id, token=acct.token)
         seller = User.objects.get(pk=seller_id)
         op = import_start(seller=seller, dispatch=False)
-        imp = _run_child("import", str(op.pk), env=env)
+        spy = None
+        if args.profile:  # the sandbox too, while it serves the import's export
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw",
+                                    "--threads", "--rate", "250", "-o", f"{args.profile}/sandbox.txt",
+                                    "--pid", str(sandbox.process.pid)], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        imp = _run_child("import", str(op.pk), env=env, profile=args.profile)
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(timeout=30)
         count = InventoryItem.objects.filter(seller=seller).count()
-        write = _run_child("write", sandbox.api_base, acct.token, env=env)
         seller.delete()
+        _fresh_items_table()
+        write = _run_child("write", sandbox.api_base, acct.token, env=env, profile=args.profile)
     finally:
         stop_sandbox(sandbox)
 
     n = imp["result"].get("processed", 0)
     print(f"import_bench  {time.strftime('%Y-%m-%d')}  {platform.platform()}  python {platform.python_version()}")
-    print(f"  products seeded on the sandbox: {args.products:,} (seed {seed_s:.1f}s)")
+    print(f"  products seeded on the sandbox: {args.products:,} (seed {seed_s:.1f}s); load average before "
+          f"{load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
+    print(f"  baseline: bare download of the export (no parsing): first {transfer[0][0]:.2f}s "
+          f"(the sandbox renders every row), then {transfer[1][0]:.2f}s (cached rows); {transfer[1][1] / 1e6:.0f} MB")
     print(f"  import (whole path): {imp['state']}, {n:,} products, {count:,} rows, wall {imp['wall']:.2f}s, "
           f"{n / imp['wall']:,.0f} products/s, peak RSS {imp['rss_mb']:.0f} MB (goal < 10 s, < 250 MB)")
     w_rate, c_rate = write["rows"] / write["write_s"], write["rows"] / write["copy_s"]

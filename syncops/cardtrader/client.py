@@ -251,8 +251,10 @@ class CardTraderClient:
         expansion_id: int | None = None,
         priority: Priority = Priority.NORMAL,
         max_wait: float | None = None,
-    ) -> Iterator[Product]:
-        """Stream ``GET /products/export`` one ``Product`` at a time (see ``export.py``).
+        convert: Callable[[dict[str, Any]], Any] = Product.from_json,
+    ) -> Iterator[Any]:
+        """Stream ``GET /products/export`` one ``Product`` at a time (see ``export.py``); ``convert``
+        builds something else from each raw row instead (the import's stage rows: no Product).
 
         Nothing is sent until the first ``next()``. Stopping early is fine (the connection is
         closed). If the stream fails halfway the iterator raises: a caller must never treat a
@@ -263,7 +265,7 @@ class CardTraderClient:
         params = {k: v for k, v in (("blueprint_id", blueprint_id), ("expansion_id", expansion_id)) if v is not None}
         with self._exchange("GET", "/products/export", params=params or None, timeout=self.export_timeout,
                             priority=priority, max_wait=max_wait, stream=True) as response:
-            yield from stream_products(response, method="GET", path="/products/export")
+            yield from stream_products(response, method="GET", path="/products/export", convert=convert)
 
     def create_product(self, product: ProductCreate, *, strict: bool = False,
                        priority: Priority = Priority.NORMAL, max_wait: float | None = None) -> WriteResult:

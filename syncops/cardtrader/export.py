@@ -7,10 +7,15 @@ one product dict at a time, so memory stays flat whatever the inventory size.
 
 A stream that ends early (connection dropped, proxy cut, truncated JSON) raises: an import must
 never mistake a partial export for the whole inventory, or it would mark the rest as gone.
+
+The C backend is asked for by name: ijson silently falls back to its pure-Python backend (about
+20 times slower) when the compiled one is missing, and an import would then spend most of its
+time parsing. ``IJSON_BACKEND`` says which one this process got (a test pins it to yajl2_c).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ijson
@@ -19,6 +24,16 @@ import urllib3.exceptions
 
 from . import errors, transport
 from .types import Product
+
+logger = logging.getLogger(__name__)
+
+try:
+    _ijson = ijson.get_backend("yajl2_c")
+except ImportError:  # pragma: no cover - only where the compiled wheel is unavailable
+    logger.warning("ijson's C backend (yajl2_c) is unavailable; the export is parsed by %s (much slower)",
+                   ijson.backend)
+    _ijson = ijson
+IJSON_BACKEND: str = getattr(_ijson, "backend_name", None) or _ijson.backend
 
 CHUNK = 64 * 1024
 _WHITESPACE = b" \t\r\n\xef\xbb\xbf"  # and a UTF-8 BOM
@@ -81,7 +96,10 @@ def _checked_events(events: Iterator[tuple[str, str, Any]], state: dict[str, boo
         yield prefix, event, value
 
 
-def stream_products(response: requests.Response, *, method: str, path: str) -> Iterator[Product]:
+def stream_products(response: requests.Response, *, method: str, path: str,
+                    convert: Callable[[dict[str, Any]], Any] = Product.from_json) -> Iterator[Any]:
+    """Each export row through ``convert`` (a ``Product`` by default). A row ``convert`` rejects
+    (KeyError / TypeError / ValueError) becomes the client's ``UnexpectedResponse``."""
     source = _ExportSource(response, method, path)
     first = source.first_byte()
     content_type = response.headers.get("Content-Type", "")
@@ -92,15 +110,15 @@ def stream_products(response: requests.Response, *, method: str, path: str) -> I
         )
     try:
         if first == b"[":
-            for row in ijson.items(source, "item", use_float=True, buf_size=CHUNK):
-                yield Product.from_json(row)
+            for row in _ijson.items(source, "item", use_float=True, buf_size=CHUNK):
+                yield convert(row)
         else:
             # Tolerate the {"array": [...]} wrapper CardTrader uses on /games. Events pass through
             # Python here (slower), but this form has never been seen on the export.
             state = {"seen": False}
-            events = _checked_events(ijson.parse(source, use_float=True, buf_size=CHUNK), state)
+            events = _checked_events(_ijson.parse(source, use_float=True, buf_size=CHUNK), state)
             for row in ijson.items(events, "array.item"):
-                yield Product.from_json(row)
+                yield convert(row)
             if not state["seen"]:
                 raise errors.UnexpectedResponse("export is a JSON object without an 'array' list",
                                                 status=response.status_code, method=method, path=path)

@@ -27,6 +27,7 @@ from syncops.services.stock_stage import (
     StageTables,
     UpsertCounts,
     export_chunks,
+    export_row,
     map_rows,
     mark_removed,
     upsert_from_stage,
@@ -53,9 +54,9 @@ def stream_export(run: BulkRun, sync: SyncSettings, client: Any = None):
     for the bench; normally the seller's metered client."""
     own = client is None
     client = client or client_for_seller(sync)
-    products = client.export_products(max_wait=1.0)
+    rows = client.export_products(max_wait=1.0, convert=export_row)
     try:
-        yield from export_chunks(products, chunk_size(), on_idle=run.heartbeat, idle_seconds=HEARTBEAT_IDLE_SECONDS)
+        yield from export_chunks(rows, chunk_size(), on_idle=run.heartbeat, idle_seconds=HEARTBEAT_IDLE_SECONDS)
     finally:
         if own:
             client.close()
@@ -78,6 +79,7 @@ def import_body(run: BulkRun, sync: SyncSettings, *, progress: ProgressCallback 
             if progress:
                 progress({"processed": processed, "inserted": counts.inserted, "updated": counts.updated})
         with transaction.atomic():
+            stage.finish_seen()
             removed = mark_removed(stage, seller_id, timezone.now())
             run.heartbeat(processed)
     result = {
