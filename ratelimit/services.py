@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, ClusterError, ReadOnlyError)
 UNAVAILABLE_RETRY_SECONDS = 1.0
 SHARED_NAME = "cardtrader"
+SELLER_KEYS_CACHED = 100_000  # a process serving more sellers than this rebuilds names now and then
 
 
 def limiter_client(url: str | None = None) -> redis.Redis:
@@ -48,7 +49,7 @@ def limiter_client(url: str | None = None) -> redis.Redis:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     granted: bool
     wait_seconds: float
@@ -93,6 +94,7 @@ class RedisGuard:
         self._shared_cache_seconds = shared_cache_seconds
         self._shared_seen: tuple[str, int, float] | None = None  # (state, failures, monotonic time)
         self._sleep = sleep
+        self._seller_keys: dict[str, tuple[list[str], list[str]]] = {}
         self.scripts = Scripts(lua_table("BK", self.buckets.lua_values()) + "\n"
                                + lua_table("CB", self.breakers.lua_values()))
 
@@ -125,14 +127,13 @@ class RedisGuard:
     def record(self, *, seller_id: str, outcome: Outcome, bucket: Bucket = Bucket.GLOBAL) -> None:
         """Never raises for Redis trouble: the request has happened, and losing one report (a
         breaker count, a factor cut) is better than failing the caller after the fact."""
-        _check_seller(seller_id)
+        record_keys = self._keys_of(seller_id)[1]
         limited = outcome is Outcome.RATE_LIMITED
         if limited:
             metrics.RATE_LIMITED.labels(bucket.value).inc()
         try:
             reply = self.scripts.record(
-                self.client,
-                [self.keys.bucket(seller_id), self.keys.breaker(seller_id), self.keys.rate_limited(seller_id)],
+                self.client, record_keys,
                 [SELLER_KIND[outcome].value, "1" if limited else "0", "j" if bucket is Bucket.JOBS else "g"],
             )
             transition, factor, cut = _text(reply[0]), float(_text(reply[2])), int(reply[3])
@@ -156,47 +157,59 @@ class RedisGuard:
 
         Raises CircuitOpen, LimiterUnavailable, or ValueError for a cost no bucket can ever hold.
         """
-        _check_seller(seller_id)
+        acquire_keys = self._keys_of(seller_id)[0]
         if not isinstance(cost, int) or cost < 1:
             raise ValueError(f"cost must be a positive integer, not {cost!r}")
-        labels = (bucket.value, priority.value)
+        counted = metrics.decisions(bucket, priority)
         share = 0.0 if priority is Priority.HIGH else self.reserved_share(seller_id)
         try:
             probe = self._admit_shared()
             try:
                 reply = self.scripts.acquire(
-                    self.client, [self.keys.bucket(seller_id), self.keys.breaker(seller_id)],
-                    [cost, repr(share), "1" if bucket is Bucket.JOBS else "0"],
+                    self.client, acquire_keys, [cost, repr(share), "1" if bucket is Bucket.JOBS else "0"],
                 )
             except BaseException:
                 if probe:
                     self._release_shared_probe()
                 raise
-            code, wait_us = int(reply[0]), int(reply[1])
+            code, wait_us = reply[0], reply[1]
             if code != 1 and probe:
                 self._release_shared_probe()
         except UNAVAILABLE_ERRORS as exc:
             metrics.UNAVAILABLE.labels("acquire").inc()
-            metrics.DECISIONS.labels(*labels, "unavailable").inc()
+            counted.unavailable.inc()
             raise LimiterUnavailable(UNAVAILABLE_RETRY_SECONDS) from exc
         except CircuitOpen:
-            metrics.DECISIONS.labels(*labels, "circuit_open").inc()
+            counted.circuit_open.inc()
             raise
         if code == -1:
-            metrics.DECISIONS.labels(*labels, "circuit_open").inc()
+            counted.circuit_open.inc()
             raise CircuitOpen(f"seller:{seller_id}", wait_us / 1e6)
         if code == -2:
             raise ValueError(
                 f"cost {cost} can never be granted (capacity {self.buckets.capacity}, reserved share {share}, "
                 f"bucket {bucket.value})"
             )
-        tokens, factor = float(_text(reply[2])), float(_text(reply[3]))
+        tokens, factor = reply[2] / 1e6, reply[3] / 1e6
         if code == 1:
-            metrics.DECISIONS.labels(*labels, "granted").inc()
-            metrics.TOKENS_CONSUMED.labels(bucket.value).inc(cost)
+            counted.granted.inc()
+            counted.tokens.inc(cost)
             return Decision(True, 0.0, tokens, factor)
-        metrics.DECISIONS.labels(*labels, "wait").inc()
+        counted.wait.inc()
         return Decision(False, wait_us / 1e6, tokens, factor)
+
+    def _keys_of(self, seller_id: str) -> tuple[list[str], list[str]]:
+        """The seller's (acquire keys, record keys), built and checked once per seller: a decision
+        is a hot path, and formatting three key names per call showed in its profile."""
+        keys = self._seller_keys.get(seller_id)
+        if keys is None:
+            _check_seller(seller_id)
+            bucket, breaker = self.keys.bucket(seller_id), self.keys.breaker(seller_id)
+            keys = ([bucket, breaker], [bucket, breaker, self.keys.rate_limited(seller_id)])
+            if len(self._seller_keys) >= SELLER_KEYS_CACHED:
+                self._seller_keys.clear()
+            self._seller_keys[seller_id] = keys
+        return keys
 
     def reserved_share(self, seller_id: str) -> float:
         """The seller's override (cached for ``share_cache_seconds``) or the configured default."""

@@ -3,7 +3,8 @@
 -- KEYS[1] seller bucket hash, KEYS[2] seller breaker hash (same {seller} hash tag).
 -- ARGV[1] cost, ARGV[2] reserved share (0 for high priority), ARGV[3] 1 for the jobs bucket.
 -- Returns {code, wait_us, tokens_left, factor, probe}: code 1 granted, 0 wait, -1 seller breaker
--- open (wait_us = retry after), -2 cost can never be granted.
+-- open (wait_us = retry after), -2 cost can never be granted. Tokens and factor travel as integer
+-- millionths: an integer costs the caller's RESP parser one line and this script no formatting.
 local cost = tonumber(ARGV[1])
 local share = tonumber(ARGV[2])
 local jobs = ARGV[3] == '1'
@@ -16,14 +17,14 @@ cb_advance(b, now, cfg)
 local admit = cb_check(b, now, cfg)
 if admit < 0 then
   cb_save(KEYS[2], b, cfg)
-  return {-1, -admit, '0', '0', 0}
+  return {-1, -admit, 0, 0, 0}
 end
 
 local k = bk_load(KEYS[1], now, c)
 local cap = c.capacity * k.f
 local need = cost + share * cap
 if cost > (1 - share) * c.capacity or (jobs and cost > c.jcap) then
-  return {-2, 0, fmt(k.t), fmt(k.f), 0}
+  return {-2, 0, micro(k.t), micro(k.f), 0}
 end
 
 local wait = 0
@@ -31,7 +32,7 @@ if need > cap then
   -- Not even a full bucket at today's factor holds it: wait for the factor to recover that far,
   -- then for the bucket to fill (an upper bound, never an under-estimate).
   local f_needed = (cost / (1 - share)) / c.capacity
-  if c.inc <= 0 then return {-2, 0, fmt(k.t), fmt(k.f), 0} end
+  if c.inc <= 0 then return {-2, 0, micro(k.t), micro(k.f), 0} end
   wait = (f_needed - k.f) / c.inc + c.capacity / c.rate
 elseif k.t < need then
   wait = (need - k.t) / (c.rate * k.f)
@@ -41,7 +42,7 @@ if jobs and k.jt < cost then
 end
 if wait > 0 then
   cb_save(KEYS[2], b, cfg)
-  return {0, math.ceil(wait), fmt(k.t), fmt(k.f), 0}
+  return {0, math.ceil(wait), micro(k.t), micro(k.f), 0}
 end
 
 k.t = k.t - cost
@@ -49,4 +50,4 @@ if jobs then k.jt = k.jt - cost end
 bk_save(KEYS[1], k, now, c)
 if admit == 1 then cb_take_probe(b, now) end
 cb_save(KEYS[2], b, cfg)
-return {1, 0, fmt(k.t), fmt(k.f), admit}
+return {1, 0, micro(k.t), micro(k.f), admit}

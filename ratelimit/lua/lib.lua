@@ -12,6 +12,11 @@ local function fmt(x)
   return string.format('%.17g', x)
 end
 
+-- A quantity as integer millionths (a Lua number in a reply becomes an integer, truncated).
+local function micro(x)
+  return math.floor(x * 1000000 + 0.5)
+end
+
 -- Circuit breaker state lives in one hash: st (C/O/H), f (consecutive failures), lf (last
 -- failure), s (successes while half-open), o (opened at), since (first left CLOSED),
 -- p (probes in flight), pt (last probe admitted). A missing hash is a healthy CLOSED breaker.
@@ -102,13 +107,13 @@ local function cb_reply(b)
 end
 
 -- The seller's buckets and adaptive factor share one hash: t/ts (global tokens, last settle),
--- jt/jts (jobs bucket), f (adaptive factor), lc (last cut). A missing hash is a full bucket at
--- factor 1.
+-- jt/jts (jobs bucket, absent when full), f (adaptive factor, absent at 1), lc (last cut). A
+-- missing hash is a full bucket at factor 1.
 
 local function bk_load(key, now, c)
   local v = redis.call('HMGET', key, 't', 'ts', 'jt', 'jts', 'f', 'lc')
   local f = tonumber(v[5]) or 1
-  local k = {f = f, lc = tonumber(v[6]) or 0}
+  local k = {f = f, lc = tonumber(v[6]) or 0, has_f = v[5] ~= false, has_j = v[3] ~= false, lc_dirty = false}
   -- Refill at the factor in force since the last settle (recovery only raises it, so this never
   -- over-grants), then let the factor recover for the elapsed time.
   local ts = tonumber(v[2]) or now
@@ -117,17 +122,37 @@ local function bk_load(key, now, c)
   local jts = tonumber(v[4]) or now
   local jt = tonumber(v[3]) or c.jcap
   k.jt = math.min(c.jcap, jt + math.max(0, now - jts) * c.jrate * f)
-  local last = math.max(ts, jts)
+  -- a missing jts (full jobs bucket, dropped) must not count as "settled now"
+  local last = math.max(tonumber(v[2]) or 0, tonumber(v[4]) or 0)
   if v[5] then
-    -- the factor's own clock is the later of the two settles (both are written on every update)
+    -- the factor's own clock is the latest settle (ts is written on every update; f with it)
     k.f = math.min(1, f + math.max(0, now - last) * c.inc)
   end
   return k
 end
 
+-- Only what differs from a fresh key is written (the common grant writes t and ts alone): a full
+-- jobs bucket and a factor of 1 are what missing fields mean, so they are dropped, not stored;
+-- lc only changes on a cut (record.lua sets lc_dirty).
 local function bk_save(key, k, now, c)
-  redis.call('HSET', key, 't', fmt(k.t), 'ts', fmt(now), 'jt', fmt(k.jt), 'jts', fmt(now), 'f', fmt(k.f),
-    'lc', fmt(k.lc))
+  local nowf = fmt(now)
+  local set = {'t', fmt(k.t), 'ts', nowf}
+  local drop = {}
+  if k.jt < c.jcap then
+    set[#set + 1] = 'jt'; set[#set + 1] = fmt(k.jt); set[#set + 1] = 'jts'; set[#set + 1] = nowf
+  elseif k.has_j then
+    drop[#drop + 1] = 'jt'; drop[#drop + 1] = 'jts'
+  end
+  if k.f < 1 then
+    set[#set + 1] = 'f'; set[#set + 1] = fmt(k.f)
+  elseif k.has_f then
+    drop[#drop + 1] = 'f'
+  end
+  if k.lc_dirty then
+    set[#set + 1] = 'lc'; set[#set + 1] = fmt(k.lc)
+  end
+  redis.call('HSET', key, unpack(set))
+  if #drop > 0 then redis.call('HDEL', key, unpack(drop)) end
   -- Expire once the state is indistinguishable from a fresh key (full buckets, factor 1), so an
   -- idle seller costs nothing; refill is bounded below by the current factor.
   local rate_now = c.rate * k.f

@@ -21,6 +21,7 @@ if limited then
   if now - k.lc >= cooldown then
     k.f = math.max(floor, k.f * cut_by)
     k.lc = now
+    k.lc_dirty = true
     cut = 1
   end
   -- CardTrader says the window is full: whatever we believed was left is not.
