@@ -1,7 +1,10 @@
 """The webhook endpoint under gunicorn, side by side with a trivial Django view on the same server.
 
-One gunicorn (``-w 2`` sync workers, the real WSGI app and middleware stack) on PostgreSQL
-database ``brxsync_whbench`` (created and migrated if absent) and Redis database 12 as broker.
+One gunicorn (``-w 2``, by default ``gthread`` with 4 threads as ``brxsync/gunicorn.conf.py`` runs
+it in production; ``--worker-class sync`` for the first runs' setup), the real WSGI app and
+middleware stack, on PostgreSQL database ``brxsync_whbench`` (created and migrated if absent) with
+the pooled connections production uses (``DB_POOL=true``: no per-request health-check query), and
+Redis database 12 as broker.
 Each webhook request is a fresh signed ``order.create`` delivery carrying a real 3 KB order
 (``/work/shared/cardtrader-samples/orders.json``) as ``data``, so every one is verified, parsed,
 stored and handed to the broker — the full path, never the duplicate shortcut.
@@ -10,9 +13,11 @@ Phases, each for both endpoints (baseline ``GET /health/live``: the same middlew
 1. fixed rate: ``--rate`` req/s (open loop, latency measured from the *scheduled* send time, so a
    stall is not hidden by the load generator waiting) for ``--seconds``: p50 / p99 / max;
 2. throughput: ``--conns`` concurrent closed-loop clients for ``--seconds``: requests/s.
-3. end to end (webhook only): a ``celery -A brxsync worker -Q high-priority`` applies the
-   deliveries; delivery sent → stock updated (ledger row ``decremented_at``), p50 / p99, at
-   ``--rate`` req/s.
+3. end to end (webhook only): a ``celery -A brxsync worker -Q high-priority -c 4`` (as in
+   docker-compose.yml) applies the deliveries; delivery stored → stock updated (ledger row
+   ``decremented_at``), p50 / p99, at ``--rate`` req/s, **while an import of another seller runs**
+   (``--import-products`` from the CardTrader sandbox, ``import_run`` in a child process started
+   with the phase; 0 turns it off).
 
 Run:  .venv/bin/python bench/webhook_bench.py [--rate 100 --seconds 10 --conns 8]
 """
@@ -45,12 +50,13 @@ ENV = dict(
     CELERY_BROKER_URL=BROKER,
     LOG_LEVEL="WARNING",
     PYTHONUNBUFFERED="1",
+    DB_POOL="true",  # as in production (settings.py); test_settings would health-check per request
     # test_settings namespaces broker keys per process tree; gunicorn, the worker and this
     # process must share one namespace to see each other's messages.
     BRX_TEST_BROKER_NAMESPACE=f"whbench-{uuid.uuid4().hex[:8]}",
 )
 os.environ.update({k: ENV[k] for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CELERY_BROKER_URL", "LOG_LEVEL",
-                                      "BRX_TEST_BROKER_NAMESPACE")})
+                                      "BRX_TEST_BROKER_NAMESPACE", "DB_POOL")})
 PRODUCTS, PRODUCT_BASE = 500, 500_000_000
 SAMPLE = json.loads(Path("/work/shared/cardtrader-samples/orders.json").read_text())[0]
 
@@ -103,6 +109,49 @@ def deliveries(secret: str, n: int, first_order: int) -> list[tuple[bytes, str]]
                           separators=(",", ":")).encode()
         out.append((body, sign(body, secret)))
     return out
+
+
+def child_import(op_id: int) -> None:
+    """Run one import to completion (a child process, so its CPU is separate from the bench's)."""
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    settings.CATALOGUE_MAPPING_CACHE_PREFIX = os.environ["WHBENCH_CACHE_PREFIX"]
+    settings.RATE_LIMIT_KEY_PREFIX = os.environ["WHBENCH_RL_PREFIX"]
+    settings.CARDTRADER_API_BASE = os.environ["CARDTRADER_API_BASE"]
+    from syncops.services.imports import import_run
+
+    started = time.perf_counter()
+    outcome = import_run(op_id)
+    print(json.dumps({"state": str(outcome.state), "wall": time.perf_counter() - started,
+                      "processed": (outcome.result or {}).get("processed")}), flush=True)
+
+
+def prepare_import(products: int):
+    """A second seller connected to a sandbox account holding ``products`` products, and its
+    import operation (not yet run). Returns (sandbox, operation id, child env)."""
+    from django.conf import settings
+
+    from cardtrader_sandbox.runner import start_sandbox
+    from inventory.models import User
+    from syncops.services.connection import connection_connect
+    from syncops.services.imports import import_start
+    from tests.catalogue_schema import create_catalogue_schema
+
+    create_catalogue_schema()  # the test catalogue (IF NOT EXISTS); its prints are left as they are
+    sandbox = start_sandbox()
+    env = dict(ENV, CARDTRADER_API_BASE=sandbox.api_base, WHBENCH_CACHE_PREFIX=f"bpmap-whbench-{uuid.uuid4().hex[:6]}",
+               WHBENCH_RL_PREFIX=f"rl-whbench-{uuid.uuid4().hex[:6]}")
+    settings.CARDTRADER_API_BASE = sandbox.api_base
+    settings.RATE_LIMIT_KEY_PREFIX = env["WHBENCH_RL_PREFIX"]
+    acct = sandbox.control.create_account(name="Import bench")
+    sandbox.control.seed_products(acct.user_id, products, seed=2)
+    seller_id = uuid.uuid4()
+    connection_connect(seller_id=seller_id, token=acct.token)
+    op = import_start(seller=User.objects.get(pk=seller_id), dispatch=False)
+    return sandbox, op.pk, env
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None, sig: str | None = None) -> int:
@@ -192,7 +241,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--conns", type=int, default=8)
     ap.add_argument("--gunicorn-workers", type=int, default=2)
+    ap.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
+    ap.add_argument("--threads", type=int, default=4, help="gthread threads per gunicorn worker")
+    ap.add_argument("--worker-concurrency", type=int, default=4, help="celery -c for the high-priority worker")
+    ap.add_argument("--import-products", type=int, default=250_000, help="concurrent import size; 0: none")
+    ap.add_argument("--child-import", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_import is not None:
+        child_import(args.child_import)
+        return
 
     ensure_database()
     import django
@@ -206,12 +263,16 @@ def main() -> None:
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge("high-priority")
     port = free_port()
+    server = ["-w", str(args.gunicorn_workers), "-k", args.worker_class]
+    if args.worker_class == "gthread":
+        server += ["--threads", str(args.threads)]
     gunicorn = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "brxsync.wsgi:application", "-w", str(args.gunicorn_workers),
+        [sys.executable, "-m", "gunicorn", "brxsync.wsgi:application", *server,
          "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
         cwd=ROOT, env=ENV, start_new_session=True,
     )
-    worker = None
+    worker = importer = sandbox = None
+    import_result: dict = {}
     try:
         deadline = time.time() + 30
         while True:
@@ -249,15 +310,24 @@ def main() -> None:
         with app.connection_for_write() as conn:
             conn.default_channel.queue_purge("high-priority")  # the backlog of phase 1–2, never applied
 
+        if args.import_products:
+            sandbox, import_op, import_env = prepare_import(args.import_products)
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "brxsync", "worker", "-Q", "high-priority", "-c", "2",
+            [sys.executable, "-m", "celery", "-A", "brxsync", "worker", "-Q", "high-priority",
+             "-c", str(args.worker_concurrency),
              "-n", f"whbench-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle",
              "--without-heartbeat", "-l", "WARNING"],
             cwd=ROOT, env=ENV, start_new_session=True,
         )
         time.sleep(4)
+        if args.import_products:
+            importer = subprocess.Popen([sys.executable, __file__, "--child-import", str(import_op)], cwd=ROOT,
+                                        env=import_env, stdout=subprocess.PIPE, text=True, start_new_session=True)
+            time.sleep(1.0)  # the export is streaming and rows are being written when deliveries start
         e2e_first = order_base + next(cursor)
+        e2e_started = time.time()
         lat, sent = fixed_rate(port, webhook, args.rate, args.seconds)
+        e2e_ended = time.time()
         e2e_last = order_base + next(cursor)
         deadline = time.time() + 60
         rows = OrderLedger.objects.filter(seller=user, order_id__gte=e2e_first, order_id__lt=e2e_last)
@@ -272,27 +342,42 @@ def main() -> None:
             row = rows.filter(order_id=ev["object_id"]).order_by("-decremented_at").values("decremented_at").first()
             if row and row["decremented_at"]:
                 e2e.append((row["decremented_at"] - ev["received_at"]).total_seconds() * 1000)
+        if importer is not None:
+            out, _ = importer.communicate(timeout=600)
+            lines = [line for line in out.splitlines() if line.startswith("{")]
+            import_result = json.loads(lines[-1]) if lines else {"state": f"child exit {importer.returncode}"}
+            import_result["overlap"] = "whole phase" if import_result.get("wall", 0) + 1.0 >= e2e_ended - e2e_started \
+                else f"first {import_result.get('wall', 0):.1f} s of {e2e_ended - e2e_started:.1f} s"
     finally:
-        for proc in (worker, gunicorn):
+        for proc in (importer, worker, gunicorn):
             if proc is not None and proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=20)
+        if sandbox is not None:
+            from cardtrader_sandbox.runner import stop_sandbox
+
+            stop_sandbox(sandbox)
 
     cmd = "  ".join(["command: .venv/bin/python bench/webhook_bench.py", f"--rate {args.rate:g}",
-                     f"--seconds {args.seconds:g}", f"--conns {args.conns}"])
+                     f"--seconds {args.seconds:g}", f"--conns {args.conns}", f"--worker-class {args.worker_class}",
+                     f"--threads {args.threads}", f"--worker-concurrency {args.worker_concurrency}",
+                     f"--import-products {args.import_products}"])
     print(cmd)
     print(f"machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"gunicorn -w {args.gunicorn_workers} (sync), body {len(pool[0][0])} bytes")
+    print(f"gunicorn {' '.join(server)}, body {len(pool[0][0])} bytes")
     print(f"{'endpoint':28} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s (closed loop)':>20}")
     for name, (lat, rps) in results.items():
         print(f"{name:28} {statistics.median(lat):8.2f} {pct(lat, 99):8.2f} {max(lat):8.2f} {rps:20.0f}")
     t_rps, w_rps = results["trivial GET /health/live"][1], results["webhook POST"][1]
     print(f"webhook throughput / trivial: {w_rps / t_rps:.2f}")
     if e2e:
-        print(f"end to end (stored → stock decremented, worker -c 2) at {args.rate:g} req/s: n={len(e2e)}/{len(sent)} "
+        print(f"end to end (stored → stock decremented, worker -c {args.worker_concurrency}) at {args.rate:g} req/s: "
+              f"n={len(e2e)}/{len(sent)} "
               f"p50 {statistics.median(e2e):.1f} ms  p99 {pct(e2e, 99):.1f} ms  max {max(e2e):.1f} ms; "
               f"request p50 {statistics.median(lat):.2f} ms p99 {pct(lat, 99):.2f} ms")
+    if import_result:
+        print(f"concurrent import of another seller ({args.import_products:,} products): {import_result}")
 
 
 if __name__ == "__main__":

@@ -171,34 +171,84 @@ def _lock_orders(seller_id: Any, order_ids: set[int]) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
-def _restore(row: OrderLedger, inventory: InventoryItem | None, now: datetime) -> None:
+@dataclass
+class Stock:
+    """An inventory row locked for this apply: what the ledger needs of it, nothing more."""
+
+    pk: int
+    product_id: int
+    quantity: int
+
+
+def _lock_stock(seller_id: Any, product_ids: set[int]) -> dict[int, Stock]:
+    """Lock the seller's items for these products, in primary-key order (one lock order across
+    workers: two orders sharing items queue instead of deadlocking)."""
+    if not product_ids:
+        return {}
+    rows = (
+        InventoryItem.objects.select_for_update()
+        .filter(seller_id=seller_id, product_id__in=product_ids)
+        .order_by("pk")
+        .values_list("pk", "product_id", "quantity")
+    )
+    return {product_id: Stock(pk, product_id, quantity) for pk, product_id, quantity in rows}
+
+
+class _StockMoves:
+    """Net change per locked item, written in one statement at the end of the apply.
+
+    Each take is already clamped to what the locked row holds (tracked here), so the net is
+    exact; the UPDATE clamps at zero again as a backstop (with the check constraint).
+    """
+
+    def __init__(self) -> None:
+        self.delta: dict[int, int] = {}
+
+    def add(self, stock: Stock, change: int) -> None:
+        stock.quantity += change
+        self.delta[stock.pk] = self.delta.get(stock.pk, 0) + change
+
+    def write(self) -> None:
+        moves = sorted((pk, d) for pk, d in self.delta.items() if d)
+        if not moves:
+            return
+        if connection.vendor != "postgresql":
+            for pk, change in moves:
+                InventoryItem.objects.filter(pk=pk).update(
+                    quantity=Greatest(F("quantity") + change, 0), version=F("version") + 1
+                )
+            return
+        table = connection.ops.quote_name(InventoryItem._meta.db_table)
+        values = ", ".join(["(%s::bigint, %s::integer)"] * len(moves))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS i SET quantity = GREATEST(i.quantity + v.delta, 0), "  # noqa: S608 - _meta
+                f"version = i.version + 1 FROM (VALUES {values}) AS v(id, delta) WHERE i.id = v.id",
+                [x for move in moves for x in move],
+            )
+
+
+def _restore(row: OrderLedger, inventory: Stock | None, moves: _StockMoves, now: datetime) -> None:
     """Settle a cancellation on ``row``: give back what it took, once (row saved by the caller)."""
     give_back = row.decremented - row.restored
     if give_back and inventory is not None:
-        InventoryItem.objects.filter(pk=inventory.pk).update(
-            quantity=F("quantity") + give_back, version=F("version") + 1
-        )
-        inventory.quantity += give_back
+        moves.add(inventory, give_back)
     row.restored, row.restored_at = row.decremented, now
 
 
-def _take(seller_id: Any, row: OrderLedger, inventory: InventoryItem | None, now: datetime) -> None:
+def _take(seller_id: Any, row: OrderLedger, inventory: Stock | None, moves: _StockMoves, now: datetime) -> None:
     """Take ``row.quantity`` from stock, once, clamped at zero; record any shortfall."""
     wanted = row.quantity
     taken = min(wanted, max(inventory.quantity, 0)) if inventory is not None else 0
     if inventory is not None:
-        # The item row is locked (FOR UPDATE in order_apply), so `taken` is exact; the clamp is
-        # in the UPDATE too, so stock can never go negative whatever else is running.
-        InventoryItem.objects.filter(pk=inventory.pk).update(
-            quantity=Greatest(F("quantity") - wanted, 0), version=F("version") + 1
-        )
-        inventory.quantity -= taken
+        # The item row is locked (FOR UPDATE in order_apply), so `taken` is exact.
+        moves.add(inventory, -taken)
         if wanted > taken:
             row.oversold = wanted - taken
             Conflict.objects.create(
                 seller_id=seller_id,
                 kind=ConflictKind.OVERSELL,
-                item=inventory,
+                item_id=inventory.pk,
                 product_id=row.product_id,
                 order_id=row.order_id,
                 details={"order_item_id": row.order_item_id, "sold": wanted, "held": taken},
@@ -225,10 +275,40 @@ class _Ledger:
         if not missing:
             return []
         # The owners' advisory locks are held, so nobody else inserts these rows meanwhile;
-        # ignore_conflicts keeps the unique constraint the backstop rather than an error.
-        OrderLedger.objects.bulk_create(missing, ignore_conflicts=True)
-        self._load({r.order_id for r in missing})
+        # ON CONFLICT DO NOTHING keeps the unique constraint the backstop rather than an error.
+        if connection.vendor == "postgresql":
+            created = self._insert_returning(missing)
+        else:
+            OrderLedger.objects.bulk_create(missing, ignore_conflicts=True)
+            created = set()
+        reload = {r.order_id for r in missing if (r.order_id, r.order_item_id) not in created}
+        if reload:
+            self._load(reload)
         return [self.rows[(r.order_id, r.order_item_id)] for r in missing]
+
+    def _insert_returning(self, rows: list[OrderLedger]) -> set[tuple[int, int]]:
+        """INSERT … ON CONFLICT DO NOTHING RETURNING the new ids: the inserted rows are ours
+        (and locked by the insert), so they need no read back; a row not returned is re-read."""
+        qn = connection.ops.quote_name
+        fields = [f for f in OrderLedger._meta.concrete_fields if not f.primary_key]
+        params: list[Any] = []
+        for row in rows:
+            params.extend(f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields)
+        one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {qn(OrderLedger._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608
+                f"VALUES {', '.join([one] * len(rows))} ON CONFLICT DO NOTHING RETURNING id, order_id, order_item_id",
+                params,
+            )
+            returned = {(order_id, item_id): pk for pk, order_id, item_id in cursor.fetchall()}
+        for row in rows:
+            key = (row.order_id, row.order_item_id)
+            if key in returned:
+                row.pk = returned[key]
+                row._state.adding, row._state.db = False, connection.alias
+                self.rows[key] = row
+        return set(returned)
 
     def for_product(self, order_id: int, product_id: int) -> list[OrderLedger]:
         return sorted(
@@ -239,17 +319,38 @@ class _Ledger:
     def touch(self, row: OrderLedger) -> None:
         self.dirty.add((row.order_id, row.order_item_id))
 
+    SAVED = ("decremented", "oversold", "restored", "decremented_at", "restored_at", "last_order_state", "updated_at")
+
     def save(self, now: datetime) -> None:
+        """Write the touched rows: one ``UPDATE … FROM (VALUES …)`` (bulk_update's CASE per
+        column costs far more to build than the database spends running it)."""
         rows = [self.rows[key] for key in sorted(self.dirty)]
+        if not rows:
+            return
         for row in rows:
             row.updated_at = now
-        OrderLedger.objects.bulk_update(
-            rows,
-            ["decremented", "oversold", "restored", "decremented_at", "restored_at", "last_order_state", "updated_at"],
-        )
+        if connection.vendor != "postgresql":
+            OrderLedger.objects.bulk_update(rows, list(self.SAVED))
+            return
+        qn = connection.ops.quote_name
+        fields = [OrderLedger._meta.get_field(name) for name in self.SAVED]
+        row_sql = "(%s::bigint, " + ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields) + ")"
+        params: list[Any] = []
+        for row in rows:
+            params.append(row.pk)
+            params.extend(f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields)
+        assignments = ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in fields)
+        names = ", ".join(["id", *(qn(f.column) for f in fields)])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {qn(OrderLedger._meta.db_table)} AS l SET {assignments} "  # noqa: S608 - names from _meta
+                f"FROM (VALUES {', '.join([row_sql] * len(rows))}) AS v({names}) WHERE l.id = v.id",
+                params,
+            )
 
 
-def _settle_own(ledger: _Ledger, item: ItemView, stock: dict[int, InventoryItem], now: datetime) -> None:
+def _settle_own(ledger: _Ledger, item: ItemView, stock: dict[int, Stock], moves: _StockMoves,
+                now: datetime) -> None:
     """Move one ledger row (and its item's stock) to what the deliveries say, at most once each way."""
     row = ledger.rows[(item.owner_order_id, item.order_item_id)]
     inventory = stock.get(row.product_id)
@@ -257,20 +358,21 @@ def _settle_own(ledger: _Ledger, item: ItemView, stock: dict[int, InventoryItem]
         inventory = None
     if item.cancelled:
         if row.restored_at is None:
-            _restore(row, inventory, now)
+            _restore(row, inventory, moves, now)
             ledger.touch(row)
     elif item.sold and row.decremented_at is None and row.restored_at is None:
         if any(r.restored_at is not None for r in ledger.for_product(row.order_id, row.product_id) if r is not row):
             row.restored_at = now  # its merged CT0 order was cancelled before this sale was seen
         else:
-            _take(ledger.seller_id, row, inventory, now)
+            _take(ledger.seller_id, row, inventory, moves, now)
         ledger.touch(row)
     if item.last_state and row.last_order_state != item.last_state:
         row.last_order_state = item.last_state
         ledger.touch(row)
 
 
-def _settle_reference(ledger: _Ledger, item: ItemView, stock: dict[int, InventoryItem], now: datetime) -> None:
+def _settle_reference(ledger: _Ledger, item: ItemView, stock: dict[int, Stock], moves: _StockMoves,
+                      now: datetime) -> None:
     """A cancelled order's line that was sold under another order: settle that order's rows.
 
     Matched by (hub-pending order, product), because the merged order's items carry new ids.
@@ -280,11 +382,11 @@ def _settle_reference(ledger: _Ledger, item: ItemView, stock: dict[int, Inventor
     for row in ledger.for_product(item.owner_order_id, item.product_id):
         if row.restored_at is None:
             inventory = stock.get(row.product_id) if row.item_id is not None else None
-            _restore(row, inventory, now)
+            _restore(row, inventory, moves, now)
             ledger.touch(row)
 
 
-def _new_rows(seller_id: Any, order_id: int, view: OrderView, ledger: _Ledger, stock: dict[int, InventoryItem],
+def _new_rows(seller_id: Any, order_id: int, view: OrderView, ledger: _Ledger, stock: dict[int, Stock],
               now: datetime) -> list[OrderLedger]:
     """Rows to create: one per own item; a settled tombstone for a cancelled reference with no
     row under its hub-pending order yet, so that order's late hub_pending never decrements."""
@@ -293,15 +395,19 @@ def _new_rows(seller_id: Any, order_id: int, view: OrderView, ledger: _Ledger, s
         if not item.reference:
             wanted.append(OrderLedger(
                 seller_id=seller_id, order_id=item.owner_order_id, order_item_id=item.order_item_id,
-                product_id=item.product_id, quantity=item.quantity, item=stock.get(item.product_id),
+                product_id=item.product_id, quantity=item.quantity, item_id=_pk(stock.get(item.product_id)),
             ))
         elif item.cancelled and not ledger.for_product(item.owner_order_id, item.product_id):
             wanted.append(OrderLedger(
                 seller_id=seller_id, order_id=item.owner_order_id, order_item_id=item.order_item_id,
-                product_id=item.product_id, quantity=item.quantity, item=stock.get(item.product_id),
+                product_id=item.product_id, quantity=item.quantity, item_id=_pk(stock.get(item.product_id)),
                 restored_at=now, last_order_state=f"canceled via order {order_id}",
             ))
     return wanted
+
+
+def _pk(stock: Stock | None) -> int | None:
+    return stock.pk if stock is not None else None
 
 
 def order_apply(*, seller_id: Any, order_id: int) -> OrderView:
@@ -315,13 +421,8 @@ def order_apply(*, seller_id: Any, order_id: int) -> OrderView:
         view = order_view(order_id, order_deliveries(seller_id=seller_id, order_ids=[order_id]))
         _lock_orders(seller_id, view.owners - {order_id})
         now = timezone.now()
-        product_ids = {item.product_id for item in view.items.values()}
-        stock = {
-            inv.product_id: inv
-            for inv in InventoryItem.objects.select_for_update()
-            .filter(seller_id=seller_id, product_id__in=product_ids)
-            .order_by("pk")  # one lock order across workers: no deadlock between orders
-        }
+        stock = _lock_stock(seller_id, {item.product_id for item in view.items.values()})
+        moves = _StockMoves()
         ledger = _Ledger(seller_id, view.owners)
         for row in ledger.ensure(_new_rows(seller_id, order_id, view, ledger, stock, now)):
             if row.item_id is None and row.restored_at is None:
@@ -335,9 +436,10 @@ def order_apply(*, seller_id: Any, order_id: int) -> OrderView:
         for key in sorted(view.items):
             item = view.items[key]
             if item.reference:
-                _settle_reference(ledger, item, stock, now)
+                _settle_reference(ledger, item, stock, moves, now)
             else:
-                _settle_own(ledger, item, stock, now)
+                _settle_own(ledger, item, stock, moves, now)
+        moves.write()
         ledger.save(now)
         WebhookEvent.objects.filter(id__in=view.good_events, state=WebhookState.RECEIVED).update(
             state=WebhookState.APPLIED, applied_at=now, error=""
