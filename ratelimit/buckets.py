@@ -20,10 +20,17 @@ class BucketConfig:
     10 s → 20/s). A 429 multiplies the factor by ``cut`` (no more than once per
     ``cut_cooldown_seconds``, because requests already in flight answer 429 as well), never
     below ``floor``; it climbs back by ``recovery_per_second`` each second, never above 1.
+
+    ``burst`` (``RATE_LIMIT_BURST``) is for a server that enforces a strict sliding window: the
+    bucket then holds ``burst`` tokens and refills at ``(capacity - burst) / window_seconds``, so
+    no window of that length is ever granted more than ``capacity`` (burst + refill). The default
+    (None) is the full bucket the issue asks for, 200 + 20·T over any T seconds, which a strict
+    sliding window answers with 429s for up to one window after an idle seller starts.
     """
 
     capacity: int = 200
     window_seconds: float = 10.0
+    burst: int | None = None
     jobs_per_second: float = 1.0
     reserved_share: float = 0.2
     cut: float = 0.75
@@ -40,6 +47,8 @@ class BucketConfig:
             raise ValueError("floor and cut must be within (0, 1]")
         if self.recovery_per_second < 0 or self.cut_cooldown_seconds < 0:
             raise ValueError("recovery and cooldown must not be negative")
+        if self.burst is not None and not 1 <= self.burst < self.capacity:
+            raise ValueError("burst must be within 1..capacity-1")
 
     @classmethod
     def from_settings(cls, **overrides: float) -> BucketConfig:
@@ -48,13 +57,20 @@ class BucketConfig:
             "window_seconds": float(settings.RATE_LIMIT_WINDOW_SECONDS),
             "jobs_per_second": float(settings.RATE_LIMIT_JOBS_PER_SECOND),
             "reserved_share": float(settings.RATE_LIMIT_RESERVED_SHARE),
+            "burst": getattr(settings, "RATE_LIMIT_BURST", None),
         }
         values.update(overrides)
         return cls(**values)
 
     @property
+    def bucket_size(self) -> float:
+        """Tokens a full bucket holds (at factor 1)."""
+        return float(self.capacity if self.burst is None else self.burst)
+
+    @property
     def refill_per_second(self) -> float:
-        return self.capacity / self.window_seconds
+        spread = self.capacity if self.burst is None else self.capacity - self.burst
+        return spread / self.window_seconds
 
     @property
     def jobs_capacity(self) -> float:
@@ -64,7 +80,7 @@ class BucketConfig:
     def lua_values(self) -> dict[str, float]:
         """The ``BK`` table the scripts read (rates per microsecond: script time is in µs)."""
         return {
-            "capacity": float(self.capacity),
+            "capacity": self.bucket_size,
             "rate": self.refill_per_second / 1e6,
             "jcap": self.jobs_capacity,
             "jrate": self.jobs_per_second / 1e6,

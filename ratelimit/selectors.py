@@ -54,7 +54,7 @@ def seller_status(seller_id: str, *, guard: RedisGuard | None = None) -> SellerS
         factor=float(_text(reply[2])),
         rate_limited_last_hour=int(reply[3]),
         breaker=BreakerSnapshot.from_reply(seller_id, reply[5:11]),
-        capacity=g.buckets.capacity,
+        capacity=int(g.buckets.bucket_size),
     )
 
 
