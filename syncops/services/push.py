@@ -405,6 +405,8 @@ class PushRun:
         self.inflight: list[tuple[str, list[Group], str, float]] = []
         self.open_groups: list[Group] = []
         self._last_poll = 0.0
+        self._first_look: dict[str, float] = {}
+        self.max_in_flight = int(_setting("PUSH_MAX_JOBS_IN_FLIGHT", 100))
 
     def busy_items(self) -> set[int]:
         return {g.item.item_id for _, chunk, _, _ in self.inflight for g in chunk if g.item is not None}
@@ -510,7 +512,10 @@ class PushRun:
                 return
             time.sleep(pause)
         uuid, chunk, kind, sent_at = self.inflight.pop(0)
-        overdue = time.monotonic() - sent_at > self.job_poll_seconds
+        # "Overdue" counts from the first time we looked: a job waiting its turn behind 100
+        # others (one read per 1.1 s) is not late, only one CardTrader has not finished is.
+        first_look = self._first_look.setdefault(uuid, time.monotonic())
+        overdue = time.monotonic() - first_look > self.job_poll_seconds
         try:
             job = self.client.get_job(uuid, priority=Priority.HIGH, max_wait=1.5)
             self.report.requests += 1
@@ -539,10 +544,6 @@ class PushRun:
             self.inflight.append((uuid, chunk, kind, sent_at))
             if overdue:
                 raise Stop(2.0, f"job {uuid} still {job.state}")
-
-    def drain(self) -> None:
-        while self.inflight:
-            self.poll(wait=True)
 
     def _beat(self) -> None:
         ids = [op.pk for _, chunk, _, _ in self.inflight for g in chunk for op in g.ops]
@@ -722,7 +723,8 @@ def push_seller_run(seller_id: str, *, client: Any = None, max_seconds: float | 
             claim_size = run.batch * int(_setting("PUSH_CLAIM_BATCHES", 5))
             try:
                 while time.monotonic() - started < budget:
-                    groups = claim(seller_id, claim_size, run.busy_items()) if len(run.inflight) < 50 else []
+                    full = len(run.inflight) >= run.max_in_flight
+                    groups = [] if full else claim(seller_id, claim_size, run.busy_items())
                     if not groups:
                         if not run.inflight:
                             break
@@ -733,7 +735,8 @@ def push_seller_run(seller_id: str, *, client: Any = None, max_seconds: float | 
                     run.process(groups)
                     run.open_groups = [g for g in run.open_groups
                                        if any(op.state == OperationState.RUNNING for op in g.ops)]
-                run.drain()
+                if run.inflight:  # budget spent: the next run resumes these jobs by uuid
+                    raise Stop(0.0, "push run budget spent; jobs in flight resumed by the next run")
             except Stop as stop:
                 _release_unsettled(run.open_groups, stop.countdown, stop.reason)
                 report.countdown = stop.countdown
