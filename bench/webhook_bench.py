@@ -244,6 +244,9 @@ def main() -> None:
     ap.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
     ap.add_argument("--threads", type=int, default=4, help="gthread threads per gunicorn worker")
     ap.add_argument("--worker-concurrency", type=int, default=4, help="celery -c for the high-priority worker")
+    ap.add_argument("--worker-db-pool", choices=("on", "off"), default="on",
+                    help="DB_POOL for the worker (on = production default; Celery's Django fix-up then closes the "
+                         "pool after every task in a prefork worker, so each task opens a new connection)")
     ap.add_argument("--import-products", type=int, default=250_000, help="concurrent import size; 0: none")
     ap.add_argument("--child-import", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -312,12 +315,13 @@ def main() -> None:
 
         if args.import_products:
             sandbox, import_op, import_env = prepare_import(args.import_products)
+        worker_env = dict(ENV, DB_POOL="true" if args.worker_db_pool == "on" else "false")
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "brxsync", "worker", "-Q", "high-priority",
              "-c", str(args.worker_concurrency),
              "-n", f"whbench-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle",
              "--without-heartbeat", "-l", "WARNING"],
-            cwd=ROOT, env=ENV, start_new_session=True,
+            cwd=ROOT, env=worker_env, start_new_session=True,
         )
         time.sleep(4)
         if args.import_products:
@@ -361,6 +365,7 @@ def main() -> None:
     cmd = "  ".join(["command: .venv/bin/python bench/webhook_bench.py", f"--rate {args.rate:g}",
                      f"--seconds {args.seconds:g}", f"--conns {args.conns}", f"--worker-class {args.worker_class}",
                      f"--threads {args.threads}", f"--worker-concurrency {args.worker_concurrency}",
+                     f"--worker-db-pool {args.worker_db_pool}",
                      f"--import-products {args.import_products}"])
     print(cmd)
     print(f"machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}, "
@@ -372,7 +377,8 @@ def main() -> None:
     t_rps, w_rps = results["trivial GET /health/live"][1], results["webhook POST"][1]
     print(f"webhook throughput / trivial: {w_rps / t_rps:.2f}")
     if e2e:
-        print(f"end to end (stored → stock decremented, worker -c {args.worker_concurrency}) at {args.rate:g} req/s: "
+        print(f"end to end (stored → stock decremented, worker -c {args.worker_concurrency}, "
+              f"DB pool {args.worker_db_pool}) at {args.rate:g} req/s: "
               f"n={len(e2e)}/{len(sent)} "
               f"p50 {statistics.median(e2e):.1f} ms  p99 {pct(e2e, 99):.1f} ms  max {max(e2e):.1f} ms; "
               f"request p50 {statistics.median(lat):.2f} ms p99 {pct(lat, 99):.2f} ms")

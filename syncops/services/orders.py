@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -386,23 +386,30 @@ def _settle_reference(ledger: _Ledger, item: ItemView, stock: dict[int, Stock], 
             ledger.touch(row)
 
 
-def _new_rows(seller_id: Any, order_id: int, view: OrderView, ledger: _Ledger, stock: dict[int, Stock],
+def _new_rows(seller_id: Any, views: dict[int, OrderView], ledger: _Ledger, stock: dict[int, Stock],
               now: datetime) -> list[OrderLedger]:
     """Rows to create: one per own item; a settled tombstone for a cancelled reference with no
-    row under its hub-pending order yet, so that order's late hub_pending never decrements."""
-    wanted = []
-    for item in view.items.values():
-        if not item.reference:
-            wanted.append(OrderLedger(
-                seller_id=seller_id, order_id=item.owner_order_id, order_item_id=item.order_item_id,
-                product_id=item.product_id, quantity=item.quantity, item_id=_pk(stock.get(item.product_id)),
-            ))
-        elif item.cancelled and not ledger.for_product(item.owner_order_id, item.product_id):
-            wanted.append(OrderLedger(
-                seller_id=seller_id, order_id=item.owner_order_id, order_item_id=item.order_item_id,
-                product_id=item.product_id, quantity=item.quantity, item_id=_pk(stock.get(item.product_id)),
-                restored_at=now, last_order_state=f"canceled via order {order_id}",
-            ))
+    row under its hub-pending order yet (nor one being created now), so that order's late
+    hub_pending never decrements."""
+    wanted = [
+        OrderLedger(
+            seller_id=seller_id, order_id=item.owner_order_id, order_item_id=item.order_item_id,
+            product_id=item.product_id, quantity=item.quantity, item_id=_pk(stock.get(item.product_id)),
+        )
+        for view in views.values() for item in view.items.values() if not item.reference
+    ]
+    coming = {(row.order_id, row.product_id) for row in wanted}
+    for order_id, view in views.items():
+        for item in view.items.values():
+            owner_product = (item.owner_order_id, item.product_id)
+            if item.reference and item.cancelled and owner_product not in coming \
+                    and not ledger.for_product(*owner_product):
+                coming.add(owner_product)
+                wanted.append(OrderLedger(
+                    seller_id=seller_id, order_id=item.owner_order_id, order_item_id=item.order_item_id,
+                    product_id=item.product_id, quantity=item.quantity, item_id=_pk(stock.get(item.product_id)),
+                    restored_at=now, last_order_state=f"canceled via order {order_id}",
+                ))
     return wanted
 
 
@@ -411,20 +418,36 @@ def _pk(stock: Stock | None) -> int | None:
 
 
 def order_apply(*, seller_id: Any, order_id: int) -> OrderView:
-    """Bring the ledger and stock in line with every stored delivery of one order.
+    """Bring the ledger and stock in line with every stored delivery of one order."""
+    return orders_apply(seller_id=seller_id, order_ids={order_id})[order_id]
+
+
+def orders_apply(*, seller_id: Any, order_ids: set[int]) -> dict[int, OrderView]:
+    """Bring the ledger and stock in line with every stored delivery of these orders of one
+    seller, in one transaction.
 
     Idempotent: run it any number of times, in any interleaving with other orders, and the
-    ledger ends the same. Marks the deliveries it used as applied (bad ones as failed).
+    ledger ends the same. Marks the deliveries it used as applied (bad ones as failed). Several
+    orders share each statement (locks, reads, the ledger insert and update, the stock update),
+    so a batch of deliveries costs about what one did; the per-order rules are unchanged.
     """
     with transaction.atomic():
-        _lock_orders(seller_id, {order_id})
-        view = order_view(order_id, order_deliveries(seller_id=seller_id, order_ids=[order_id]))
-        _lock_orders(seller_id, view.owners - {order_id})
+        _lock_orders(seller_id, order_ids)
+        deliveries: dict[int, list[dict[str, Any]]] = {order_id: [] for order_id in order_ids}
+        for delivery in order_deliveries(seller_id=seller_id, order_ids=order_ids):
+            deliveries[delivery["object_id"]].append(delivery)
+        views = {order_id: order_view(order_id, deliveries[order_id]) for order_id in sorted(order_ids)}
+        owners = set().union(*(view.owners for view in views.values()))
+        # Only merged CT0 orders add owners (the originals their items name); originals never
+        # name merged orders, so these second locks cannot form a cycle with a single-order
+        # apply. Two batches crossing here can deadlock; PostgreSQL then aborts one, whose task
+        # retries (a transient OperationalError).
+        _lock_orders(seller_id, owners - order_ids)
         now = timezone.now()
-        stock = _lock_stock(seller_id, {item.product_id for item in view.items.values()})
+        stock = _lock_stock(seller_id, {item.product_id for view in views.values() for item in view.items.values()})
         moves = _StockMoves()
-        ledger = _Ledger(seller_id, view.owners)
-        for row in ledger.ensure(_new_rows(seller_id, order_id, view, ledger, stock, now)):
+        ledger = _Ledger(seller_id, owners)
+        for row in ledger.ensure(_new_rows(seller_id, views, ledger, stock, now)):
             if row.item_id is None and row.restored_at is None:
                 Conflict.objects.create(
                     seller_id=seller_id,
@@ -433,55 +456,100 @@ def order_apply(*, seller_id: Any, order_id: int) -> OrderView:
                     order_id=row.order_id,
                     details={"order_item_id": row.order_item_id, "quantity": row.quantity},
                 )
-        for key in sorted(view.items):
-            item = view.items[key]
-            if item.reference:
-                _settle_reference(ledger, item, stock, moves, now)
-            else:
-                _settle_own(ledger, item, stock, moves, now)
+        for view in views.values():
+            for key in sorted(view.items):
+                item = view.items[key]
+                if item.reference:
+                    _settle_reference(ledger, item, stock, moves, now)
+                else:
+                    _settle_own(ledger, item, stock, moves, now)
         moves.write()
         ledger.save(now)
-        WebhookEvent.objects.filter(id__in=view.good_events, state=WebhookState.RECEIVED).update(
-            state=WebhookState.APPLIED, applied_at=now, error=""
-        )
-        for event_id, reason in view.bad_events.items():
-            WebhookEvent.objects.filter(id=event_id).exclude(state=WebhookState.FAILED).update(
-                state=WebhookState.FAILED, error=reason[:1000]
+        good = [event_id for view in views.values() for event_id in view.good_events]
+        if good:
+            WebhookEvent.objects.filter(id__in=good, state=WebhookState.RECEIVED).update(
+                state=WebhookState.APPLIED, applied_at=now, error=""
             )
-        return view
+        for view in views.values():
+            for event_id, reason in view.bad_events.items():
+                WebhookEvent.objects.filter(id=event_id).exclude(state=WebhookState.FAILED).update(
+                    state=WebhookState.FAILED, error=reason[:1000]
+                )
+        return views
 
 
-def _claim_attempt(event_id: int) -> tuple[Any, int] | None:
-    """attempts += 1 for a still-received delivery, returning (seller, order); None otherwise."""
+def _claim_attempts(event_ids: list[int]) -> dict[int, tuple[Any, int]]:
+    """attempts += 1 for the still-received deliveries among ``event_ids`` (autocommitted, so a
+    failed apply still counts): {event id: (seller, order)}; the others are left alone."""
     table = connection.ops.quote_name(WebhookEvent._meta.db_table)
+    ids = sorted(set(event_ids))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET attempts = attempts + 1 WHERE id = %s AND state = %s "  # noqa: S608
-            "RETURNING seller_id, object_id",
-            [event_id, WebhookState.RECEIVED.value],
+            f"UPDATE {table} SET attempts = attempts + 1 "  # noqa: S608 - name from _meta
+            f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND state = %s RETURNING id, seller_id, object_id",
+            [*ids, WebhookState.RECEIVED.value],
         )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    seller_field = WebhookEvent._meta.get_field("seller")
-    return seller_field.target_field.to_python(row[0]), row[1]
+        rows = cursor.fetchall()
+    to_seller = WebhookEvent._meta.get_field("seller").target_field.to_python
+    return {event_id: (to_seller(seller), order_id) for event_id, seller, order_id in rows}
 
 
 def webhook_event_apply(*, event_id: int) -> str:
-    """Apply one stored delivery (through its whole order); returns the delivery's final state.
+    """Apply one stored delivery (through its whole order); returns the delivery's final state."""
+    return webhook_events_apply(event_ids=[event_id])[event_id]
+
+
+def webhook_events_apply(*, event_ids: list[int]) -> dict[int, str]:
+    """Apply stored deliveries (each through its whole order): one transaction per seller in
+    the batch. Returns each delivery's final state.
 
     A delivery already applied, ignored, stale or failed is left alone, so a redelivered task or
-    a sweeper duplicate costs one indexed UPDATE that matches nothing.
+    a sweeper duplicate costs one indexed UPDATE that matches nothing. If a batch's transaction
+    fails on anything but a transient database error, its deliveries are applied one by one, so
+    one delivery that cannot be applied never holds back the others (its error is recorded and
+    the first such error is raised after the rest are done).
     """
-    claimed = _claim_attempt(event_id)
-    if claimed is None:
-        return WebhookEvent.objects.filter(pk=event_id).values_list("state", flat=True).first() or "missing"
-    seller_id, order_id = claimed
-    try:
-        view = order_apply(seller_id=seller_id, order_id=order_id)
-    except Exception as exc:
-        WebhookEvent.objects.filter(pk=event_id, state=WebhookState.RECEIVED).update(error=repr(exc)[:1000])
-        raise
-    if event_id in view.bad_events:
-        return WebhookState.FAILED
-    return WebhookState.APPLIED
+    if not event_ids:
+        return {}
+    claimed = _claim_attempts(event_ids)
+    states: dict[int, str] = {}
+    by_seller: dict[Any, dict[int, int]] = {}
+    for event_id, (seller_id, order_id) in claimed.items():
+        by_seller.setdefault(seller_id, {})[event_id] = order_id
+    failure: Exception | None = None
+    for seller_id, events in by_seller.items():
+        try:
+            views = orders_apply(seller_id=seller_id, order_ids=set(events.values()))
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            if len(events) > 1:
+                for event_id, order_id in events.items():
+                    try:
+                        views = orders_apply(seller_id=seller_id, order_ids={order_id})
+                        states[event_id] = _final_state(event_id, views[order_id])
+                    except (OperationalError, InterfaceError):
+                        raise
+                    except Exception as one:
+                        _record_error(event_id, one)
+                        failure = failure or one
+                continue
+            _record_error(next(iter(events)), exc)
+            raise
+        for event_id, order_id in events.items():
+            states[event_id] = _final_state(event_id, views[order_id])
+    unclaimed = [event_id for event_id in event_ids if event_id not in claimed]
+    if unclaimed:
+        known = dict(WebhookEvent.objects.filter(pk__in=unclaimed).values_list("pk", "state"))
+        states.update({event_id: known.get(event_id, "missing") for event_id in unclaimed})
+    if failure is not None:
+        raise failure
+    return states
+
+
+def _final_state(event_id: int, view: OrderView) -> str:
+    return WebhookState.FAILED if event_id in view.bad_events else WebhookState.APPLIED
+
+
+def _record_error(event_id: int, exc: Exception) -> None:
+    WebhookEvent.objects.filter(pk=event_id, state=WebhookState.RECEIVED).update(error=repr(exc)[:1000])
