@@ -81,6 +81,19 @@ def _lock_key(seller_id: str) -> int:
 def seller_lock(seller_id: str) -> Iterator[bool]:
     """A session advisory lock on this process's connection: held for the whole run, released
     by PostgreSQL if the process dies. Yields whether it was obtained (never waits)."""
+    if connection.vendor != "postgresql":
+        # The embedded SQLite run has no advisory locks: a Redis lock that expires on its own
+        # if the process dies stands in (the push run's time budget bounds how long it is held).
+        from django.core.cache import cache
+
+        lock = cache.lock(f"push-seller-lock:{seller_id}", timeout=float(settings.PUSH_RUN_MAX_SECONDS) + 60)
+        got = bool(lock.acquire(blocking=False))
+        try:
+            yield got
+        finally:
+            if got:
+                lock.release()
+        return
     key = _lock_key(seller_id)
     with connection.cursor() as cur:
         cur.execute("SELECT pg_try_advisory_lock(%s)", [key])
