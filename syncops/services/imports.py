@@ -69,27 +69,18 @@ def import_body(run: BulkRun, sync: SyncSettings, *, progress: ProgressCallback 
     counts = UpsertCounts()
     processed = unmapped = 0
     with StageTables(keep_rows=False) as stage:
-        # A seller without stock (a first import, under the lease) gets its rows COPYed straight
-        # into the table, and nothing can be "absent from the export": every row is this run's.
-        first = stage.postgres and not InventoryItem.objects.filter(seller_id=seller_id).exists()
         for rows in stream_export(run, sync, client):
             unmapped += map_rows(rows)
             with transaction.atomic():
-                written = stage.insert_new(rows, seller_id, timezone.now()) if first else None
-                if written is None:
-                    stage.load(rows)
-                    counts.add(upsert_from_stage(stage, seller_id, timezone.now()))
-                else:
-                    counts.inserted += written
+                stage.load(rows)
+                counts.add(upsert_from_stage(stage, seller_id, timezone.now()))
                 processed += len(rows)
                 run.heartbeat(processed)
             if progress:
                 progress({"processed": processed, "inserted": counts.inserted, "updated": counts.updated})
-        removed = 0
         with transaction.atomic():
-            if not first:
-                stage.finish_seen()
-                removed = mark_removed(stage, seller_id, timezone.now())
+            stage.finish_seen()
+            removed = mark_removed(stage, seller_id, timezone.now())
             run.heartbeat(processed)
     result = {
         "processed": processed, "inserted": counts.inserted, "updated": counts.updated,

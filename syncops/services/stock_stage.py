@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
 
 from inventory.catalogue_mapping import map_blueprints
 from inventory.models import InventoryItem, ItemSyncState
@@ -252,31 +252,6 @@ class StageTables:
                 cur.executemany(f"INSERT INTO {self.stage} ({cols}) VALUES ({marks})", rows)
             if not self.keep_rows:
                 cur.execute(self._seen_sql())
-
-    def insert_new(self, rows: list[Row], seller_id: Any, now: datetime) -> int | None:
-        """COPY rows straight into the stock table, for a seller that had no stock when the run
-        started (a first import): no stage, no upsert, no ``seen``. Returns the rows written, or
-        None when a product already exists (a duplicate id across chunks, a row written meanwhile):
-        the savepoint is rolled back and the caller stages the chunk as usual. PostgreSQL only."""
-        from psycopg.errors import IntegrityError as PgIntegrityError  # raw COPY: not translated by Django
-
-        cols = ", ".join(STAGE_COLUMNS)
-        seller = seller_param(seller_id)
-        tail = (ItemSyncState.IN_SYNC.value, 1, now, now, now)
-        try:
-            with transaction.atomic(), connection.cursor() as cur:
-                cur.execute("SET LOCAL synchronous_commit TO OFF")  # as in load()
-                with cur.cursor.copy(
-                    f"COPY {ITEMS} (seller_id, {cols}, sync_state, version, last_synced_at, created_at, updated_at) "
-                    "FROM STDIN"
-                ) as copy:
-                    copy.set_types(("uuid", *COPY_TYPES, "text", "int4", "timestamptz", "timestamptz", "timestamptz"))
-                    write = copy.write_row
-                    for r in rows:
-                        write((seller, *r, *tail))
-        except (IntegrityError, PgIntegrityError):
-            return None
-        return len(rows)
 
     def finish_seen(self) -> None:
         """Fill ``seen`` from a kept stage (reconcile) once, and give the planner its size."""

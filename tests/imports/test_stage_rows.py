@@ -38,32 +38,3 @@ def test_a_malformed_row_raises_like_the_product_path(changes):
         Product.from_json(dict(row))
     with pytest.raises(product_error.type):
         export_row(dict(row))
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_first_import_chunk_that_meets_an_existing_product_falls_back_to_the_upsert():
-    """``insert_new`` (COPY straight into stock) refuses a chunk holding a product the seller
-    already has (a duplicate id across chunks): nothing of that chunk is written, and the staged
-    upsert then writes it whole."""
-    from django.db import connection, transaction
-    from django.utils import timezone
-
-    from inventory.models import InventoryItem, User
-    from syncops.services.stock_stage import StageTables, upsert_from_stage
-
-    if connection.vendor != "postgresql":
-        pytest.skip("insert_new is the PostgreSQL COPY path")
-    seller = User.objects.create(username="first-import-fallback")
-    first = [export_row({**EXPORT_ROW, "id": 1, "quantity": 1}), export_row({**EXPORT_ROW, "id": 2, "quantity": 2})]
-    again = [export_row({**EXPORT_ROW, "id": 3, "quantity": 3}), export_row({**EXPORT_ROW, "id": 2, "quantity": 9})]
-    with StageTables(keep_rows=False) as stage:
-        with transaction.atomic():
-            assert stage.insert_new(first, seller.pk, timezone.now()) == 2
-        with transaction.atomic():
-            assert stage.insert_new(again, seller.pk, timezone.now()) is None
-            assert set(InventoryItem.objects.filter(seller=seller).values_list("product_id", flat=True)) == {1, 2}
-            stage.load(again)
-            counts = upsert_from_stage(stage, seller.pk, timezone.now())
-    assert (counts.inserted, counts.updated) == (1, 1)
-    stock = dict(InventoryItem.objects.filter(seller=seller).values_list("product_id", "quantity"))
-    assert stock == {1: 1, 2: 9, 3: 3}
