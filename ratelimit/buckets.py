@@ -57,7 +57,7 @@ class BucketConfig:
             "window_seconds": float(settings.RATE_LIMIT_WINDOW_SECONDS),
             "jobs_per_second": float(settings.RATE_LIMIT_JOBS_PER_SECOND),
             "reserved_share": float(settings.RATE_LIMIT_RESERVED_SHARE),
-            "burst": getattr(settings, "RATE_LIMIT_BURST", None),
+            "burst": settings.RATE_LIMIT_BURST or None,  # 0 in the environment means "no burst cap"
         }
         values.update(overrides)
         return cls(**values)
