@@ -20,6 +20,7 @@ from rest_framework.views import set_rollback
 
 from brxsync.api.errors import error_body, error_response
 from brxsync.api.middleware import get_request_id
+from brxsync.errors import ServiceError
 
 logger = logging.getLogger("brxsync.api")
 
@@ -92,6 +93,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
     request = context.get("request")
     set_rollback()
+    if isinstance(exc, ServiceError):
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
     if not isinstance(exc, exceptions.APIException):
         logger.error(
             "unhandled exception in %s %s (request id %s)",

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from brxsync.errors import ServiceError
 from inventory.models import InventoryItem, ItemSyncState, User
 from inventory.properties import PropertyError, normalise_bool, normalise_properties
 from syncops.models import OperationKind, SyncOperation
@@ -29,16 +30,8 @@ MAX_INT = 2_000_000_000
 MAX_BATCH = 1000
 
 
-class EditError(Exception):
+class EditError(ServiceError):
     """A refused write; ``status``/``code`` are what the API answers, ``details`` the field errors."""
-
-    status = 400
-    code = "invalid"
-
-    def __init__(self, message: str, details: Any = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details if details is not None else {}
 
 
 class EditInvalid(EditError):

@@ -20,6 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from brxsync.errors import ServiceError
 from inventory.models import ConnectionState, SyncSettings, SyncStatus, User
 from ratelimit.exceptions import CircuitOpen, LimiterUnavailable, RateLimitWait
 from syncops.cardtrader import client_for_token
@@ -34,16 +35,8 @@ WEBHOOK_STEPS = (
 MAX_TOKEN_LENGTH = 4096
 
 
-class ConnectionRefused(Exception):
+class ConnectionRefused(ServiceError):
     """A refused connection change; the API answers ``status`` with ``code`` and ``message``."""
-
-    status = 400
-    code = "invalid"
-
-    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details or {}
 
 
 class TokenInvalid(ConnectionRefused):
