@@ -212,6 +212,8 @@ PUSH_SEND_MAX_WAIT = env.float("PUSH_SEND_MAX_WAIT", default=0.5)
 PUSH_JOB_MIN_AGE_SECONDS = env.float("PUSH_JOB_MIN_AGE_SECONDS", default=0.5)
 PUSH_MAX_JOBS_IN_FLIGHT = env.int("PUSH_MAX_JOBS_IN_FLIGHT", default=100)
 PUSH_CLAIM_BATCHES = env.int("PUSH_CLAIM_BATCHES", default=5)
+# Later changes of an item wait this long at most for its uncertain increment to be settled.
+PUSH_UNCERTAIN_HOLD_SECONDS = env.float("PUSH_UNCERTAIN_HOLD_SECONDS", default=600.0)
 IMPORT_CHUNK_SIZE = env.int("IMPORT_CHUNK_SIZE", default=5000)
 SYNC_LEASE_SECONDS = env.float("SYNC_LEASE_SECONDS", default=120.0)
 RECONCILE_INTERVAL_SECONDS = env.int("RECONCILE_INTERVAL_SECONDS", default=6 * 3600)

@@ -39,7 +39,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, F, JSONField, Q, Value, When
+from django.db.models import Case, F, JSONField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from inventory.models import InventoryItem, ItemSyncState, SyncSettings
@@ -55,18 +55,14 @@ PUSH_KINDS = (OperationKind.PUSH_UPDATE, OperationKind.PUSH_DELETE, OperationKin
 INCREMENT_MARK = "increment_sent_at"
 
 
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
-
-
 def batch_size_for(sync: SyncSettings) -> int:
-    return max(1, min(int(sync.batch_size or _setting("PUSH_BATCH_SIZE", 100)), 1000))
+    return max(1, min(int(sync.batch_size or settings.PUSH_BATCH_SIZE), 1000))
 
 
 def backoff_seconds(attempts: int) -> float:
     """Exponential backoff with full jitter on its upper half: base·2^(n-1), capped, × U(0.5, 1)."""
-    base = float(_setting("PUSH_RETRY_BASE_SECONDS", 1.0))
-    cap = float(_setting("PUSH_RETRY_MAX_SECONDS", 300.0))
+    base = settings.PUSH_RETRY_BASE_SECONDS
+    cap = settings.PUSH_RETRY_MAX_SECONDS
     return min(cap, base * 2 ** max(0, attempts - 1)) * random.uniform(0.5, 1.0)
 
 
@@ -163,6 +159,11 @@ def claim(seller_id: str, limit: int, busy_items: Iterable[int] = ()) -> list[Gr
     waits for that job, because a sale sent as an increment now would be overwritten by the
     absolute quantity CardTrader applies when the older job runs.
 
+    Items with an uncertain increment are held too (for ``PUSH_UNCERTAIN_HOLD_SECONDS`` at
+    most): settling compares CardTrader's quantity with ours, and a later sale sent meanwhile
+    would both blur that comparison and, if the uncertain restock had not landed, take
+    CardTrader's quantity to zero or below, where it deletes the listing.
+
     The items are locked before their operations are read again, so an edit or sale either
     committed before (its operation is claimed here and its effect is in the snapshot) or waits
     until after (neither is) — never half of each, which folding deltas into an absolute
@@ -171,7 +172,8 @@ def claim(seller_id: str, limit: int, busy_items: Iterable[int] = ()) -> list[Gr
     with transaction.atomic():
         candidates = list(
             SyncOperation.objects.select_for_update(skip_locked=True)
-            .filter(_due(seller_id)).exclude(item_id__in=list(busy_items)).order_by("id")
+            .filter(_due(seller_id)).exclude(item_id__in=list(busy_items))
+            .exclude(item_id__in=held_by_uncertain(seller_id)).order_by("id")
             .values_list("id", "item_id")[: limit * 4]
         )
         if not candidates:
@@ -207,6 +209,15 @@ def claim(seller_id: str, limit: int, busy_items: Iterable[int] = ()) -> list[Gr
             groups[key] = Group(item=_snapshot(item) if item is not None else None)
         groups[key].ops.append(op)
     return list(groups.values())
+
+
+def held_by_uncertain(seller_id: str) -> QuerySet:
+    """Item ids of the seller's uncertain increments still inside the hold window (a subquery)."""
+    since = timezone.now() - timedelta(seconds=settings.PUSH_UNCERTAIN_HOLD_SECONDS)
+    return SyncOperation.objects.filter(
+        seller_id=seller_id, kind=OperationKind.ADJUST, state=OperationState.UNCERTAIN,
+        item__isnull=False, finished_at__gt=since,
+    ).values("item_id")
 
 
 def _snapshot(item: InventoryItem) -> ItemSnapshot:
@@ -414,20 +425,20 @@ class PushRun:
         self.client = client
         self.batch = batch_size_for(sync)
         self.report = report
-        self.job_poll_seconds = float(_setting("PUSH_JOB_POLL_SECONDS", 30.0))
+        self.job_poll_seconds = settings.PUSH_JOB_POLL_SECONDS
         # Never faster than the jobs bucket: reading sooner would only wait inside the guard.
-        self.job_poll_interval = max(float(_setting("PUSH_JOB_POLL_INTERVAL", 1.05)),
-                                     1.0 / float(_setting("RATE_LIMIT_JOBS_PER_SECOND", 0.9)))
-        self.send_max_wait = float(_setting("PUSH_SEND_MAX_WAIT", 0.5))
+        self.job_poll_interval = max(settings.PUSH_JOB_POLL_INTERVAL,
+                                     1.0 / settings.RATE_LIMIT_JOBS_PER_SECOND)
+        self.send_max_wait = settings.PUSH_SEND_MAX_WAIT
         # A job is not read sooner than this after it was sent (it would still be pending).
-        self.job_min_age = float(_setting("PUSH_JOB_MIN_AGE_SECONDS", 0.5))
+        self.job_min_age = settings.PUSH_JOB_MIN_AGE_SECONDS
         # Jobs sent and not yet read: (uuid, groups in payload order, kind, sent at).
         self.inflight: list[tuple[str, list[Group], str, float]] = []
         self.open_groups: list[Group] = []
         self._last_poll = 0.0
         self._first_look: dict[str, float] = {}
         self._last_beat = time.monotonic()
-        self.max_in_flight = int(_setting("PUSH_MAX_JOBS_IN_FLIGHT", 100))
+        self.max_in_flight = settings.PUSH_MAX_JOBS_IN_FLIGHT
 
     def busy_items(self) -> set[int]:
         return {g.item.item_id for _, chunk, _, _ in self.inflight for g in chunk if g.item is not None}
@@ -620,6 +631,19 @@ class PushRun:
         _succeed(g, {"delta": delta, "remote_quantity": quantity, "warnings": res.warnings})
         self.report.succeeded += len(g.ops)
 
+    def _resume_sent(self, g: Group, resume: dict[str, list[Group]]) -> None:
+        by_job: dict[str, list[SyncOperation]] = defaultdict(list)
+        for op in g.ops:
+            by_job[op.cardtrader_job_uuid].append(op)
+        later = by_job.pop("", [])
+        for uuid, ops in by_job.items():
+            resume[uuid].append(Group(item=g.item, ops=ops))
+        if later:
+            SyncOperation.objects.filter(pk__in=_ids(later), state=OperationState.RUNNING).update(
+                state=OperationState.PENDING, next_attempt_at=None)
+            for op in later:
+                op.state = OperationState.PENDING
+
     # -- one claimed set -------------------------------------------------------------------------
     def process(self, groups: list[Group]) -> None:
         deletes: list[Group] = []
@@ -631,11 +655,13 @@ class PushRun:
                 _succeed(g, {"skipped": "item no longer exists locally"})
                 self.report.succeeded += len(g.ops)
                 continue
-            if g.job_uuid and all(op.cardtrader_job_uuid == g.job_uuid for op in g.ops):
-                resume[g.job_uuid].append(g)  # sent before a crash or a pause: read the job
+            if g.job_uuid:
+                # Sent before a crash, a pause or a spent budget: read that job to its end first.
+                # Newer changes of the item wait for it (the item is busy while the job is in
+                # flight): sent now, they could be applied before the old job, whose older
+                # absolute values would then land last.
+                self._resume_sent(g, resume)
                 continue
-            if g.job_uuid:  # mixed: forget the old job, the new send carries the latest state
-                self._clear_job(g)
             if g.delete:
                 deletes.append(g)
                 continue
@@ -736,7 +762,7 @@ def push_seller_run(seller_id: str, *, client: Any = None, max_seconds: float | 
     if not seller_can_push(sync):
         return report  # paused or disconnected: operations stay pending until resumed
     assert sync is not None
-    budget = float(max_seconds if max_seconds is not None else _setting("PUSH_RUN_MAX_SECONDS", 120.0))
+    budget = float(max_seconds if max_seconds is not None else settings.PUSH_RUN_MAX_SECONDS)
     with seller_lock(seller_id) as got:
         if not got:
             return report  # another run holds the seller; it re-checks the outbox before it ends
@@ -746,7 +772,7 @@ def push_seller_run(seller_id: str, *, client: Any = None, max_seconds: float | 
         started = time.monotonic()
         try:
             run = PushRun(sync, client, report)
-            claim_size = run.batch * int(_setting("PUSH_CLAIM_BATCHES", 5))
+            claim_size = run.batch * settings.PUSH_CLAIM_BATCHES
             try:
                 while time.monotonic() - started < budget:
                     full = len(run.inflight) >= run.max_in_flight
@@ -862,11 +888,18 @@ def _settle_item(client: Any, item_id: int, op_ids: list[int]) -> str:
         ops = list(SyncOperation.objects.select_for_update().filter(pk__in=op_ids, state=OperationState.UNCERTAIN))
         if item is None or not ops:
             return "left"
-        if SyncOperation.objects.filter(
-                item_id=item_id, state__in=(OperationState.PENDING, OperationState.RUNNING)).exists():
+        # Later changes of the item wait for this (``held_by_uncertain``), so a pending one has
+        # not been sent: CardTrader's quantity lacks its delta. A running one might have been,
+        # and a pending absolute quantity or delete makes the comparison meaningless: next pass.
+        later = list(SyncOperation.objects.filter(item_id=item_id, state__in=(
+            OperationState.PENDING, OperationState.RUNNING)).values_list("state", "kind", "payload"))
+        if any(state == OperationState.RUNNING or kind == OperationKind.PUSH_DELETE
+               or "quantity" in (payload.get("fields") or ()) for state, kind, payload in later):
             return "left"
-        missing = item.quantity - remote.quantity if remote is not None else None
-        unapplied = _unapplied_requests(ops, missing, local_zero=item.quantity == 0)
+        expected = item.quantity - sum(int(payload.get("delta") or 0) for _, kind, payload in later
+                                       if kind == OperationKind.ADJUST)
+        missing = expected - remote.quantity if remote is not None else None
+        unapplied = _unapplied_requests(ops, missing, local_zero=expected == 0)
         if unapplied is None:
             return "left"
         landed = [op for op in ops if _request_key(op) not in unapplied]
