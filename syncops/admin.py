@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest, JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -22,7 +22,7 @@ from syncops.admin_support import ConsoleAdminMixin, SellerIdFilter, actor, boun
 from syncops.models import Conflict, OrderLedger, SyncOperation, WebhookEvent
 from syncops.selectors.dashboard import dashboard_snapshot
 from syncops.services.operations import OperationStateError, operation_cancel, operation_retry
-from syncops.services.webhook_reapply import WebhookNotFailed, webhook_reapply
+from syncops.services.webhooks import WebhookNotFailed, auto_apply_enabled, webhook_reapply
 
 
 class ReadOnlyRecordAdmin(ConsoleAdminMixin, admin.ModelAdmin):
@@ -216,6 +216,9 @@ class WebhookEventAdmin(ReadOnlyRecordAdmin):
             done += 1
             self.log(request, event, f"re-applied via the staff console; previous error: {event.error[:300]}")
         self.report(request, "re-applied", done, skipped, truncated=truncated)
+        if done and not auto_apply_enabled():
+            self.message_user(request, "The webhook_auto_apply feature flag is off: the deliveries are back to "
+                                       "'received' and will be applied once it is on again.", messages.WARNING)
 
 
 @admin.register(OrderLedger)

@@ -1,10 +1,15 @@
-"""Reads for the webhook inbox: which seller a webhook URL belongs to, what an order has seen."""
+"""Reads for the webhook inbox: which seller a webhook URL belongs to, what an order has seen,
+and what the endpoint answered today."""
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from typing import Any
+
+from django.db.models import Count
+from django.utils import timezone
 
 from inventory.models import ConnectionState, SyncSettings
 from syncops.models import WebhookEvent, WebhookState
@@ -88,3 +93,46 @@ def order_deliveries(*, seller_id: Any, order_ids: Iterable[int]) -> list[dict[s
         .order_by("sent_at", "id")
         .values("id", "object_id", "cause", "payload", "state", "sent_at")
     )
+
+
+# --- what the endpoint answered, per UTC day (written by services.webhooks.webhook_outcome_count)
+
+
+def outcomes_key(day: date) -> str:
+    """The Redis hash of one day's endpoint outcomes, in the cache's key namespace."""
+    from django.core.cache import cache
+
+    return cache.make_key(f"webhooks:outcomes:{day.isoformat()}")
+
+
+def webhook_outcomes(*, day: date) -> dict[str, Any]:
+    """What the endpoint answered on ``day`` (UTC): ``accepted`` (stored), ``duplicate`` (already
+    stored: 200, no row) and ``rejected`` by error code (``invalid_signature``, ``malformed_json``,
+    ``invalid_delivery``, ``payload_too_large``, ``not_found``, ``seller_disconnected``, …; no row
+    by design), with ``rejected_total``. One HGETALL; raises if Redis is unreachable."""
+    from django_redis import get_redis_connection
+
+    raw = get_redis_connection("default").hgetall(outcomes_key(day))
+    counts = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+    rejected = {field.split(":", 1)[1]: n for field, n in sorted(counts.items()) if field.startswith("rejected:")}
+    return {
+        "accepted": counts.get("accepted", 0),
+        "duplicate": counts.get("duplicate", 0),
+        "rejected": rejected,
+        "rejected_total": sum(rejected.values()),
+    }
+
+
+def deliveries_by_state(*, since: datetime) -> dict[str, int]:
+    """Deliveries stored since ``since``, by their state now. ``state IN (every state)`` lets the
+    (state, received_at) index serve the range instead of a scan of the whole inbox."""
+    counts = dict(
+        WebhookEvent.objects.filter(state__in=WebhookState.values, received_at__gte=since)
+        .values_list("state").annotate(n=Count("pk")).order_by()
+    )
+    return {state: counts.get(state, 0) for state in WebhookState.values}
+
+
+def utc_midnight(now: datetime | None = None) -> datetime:
+    """The start of ``now``'s UTC day: what "today" means for every webhook figure."""
+    return (now or timezone.now()).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -41,6 +41,7 @@ from django.utils import timezone
 from inventory.models import InventoryItem
 from syncops.models import Conflict, ConflictKind, OrderLedger, WebhookEvent, WebhookState
 from syncops.selectors.webhooks import order_deliveries
+from syncops.services.webhooks import auto_apply_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -508,9 +509,17 @@ def webhook_events_apply(*, event_ids: list[int]) -> dict[int, str]:
     fails on anything but a transient database error, its deliveries are applied one by one, so
     one delivery that cannot be applied never holds back the others (its error is recorded and
     the first such error is raised after the rest are done).
+
+    With the ``webhook_auto_apply`` flag off (a message queued before the switch, or a worker
+    restarted with it) nothing is claimed or applied: the deliveries stay ``received``, attempts
+    untouched, and the sweeper applies them once the flag is back on.
     """
     if not event_ids:
         return {}
+    if not auto_apply_enabled():
+        logger.info("webhook_auto_apply is off: %d deliveries left for the sweeper", len(event_ids))
+        known = dict(WebhookEvent.objects.filter(pk__in=event_ids).values_list("pk", "state"))
+        return {event_id: known.get(event_id, "missing") for event_id in event_ids}
     claimed = _claim_attempts(event_ids)
     states: dict[int, str] = {}
     by_seller: dict[Any, dict[int, int]] = {}

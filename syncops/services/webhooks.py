@@ -1,8 +1,10 @@
-"""The webhook inbox: verify, store first, dispatch on commit; the sweeper and retention.
+"""The webhook inbox: verify, store first, dispatch on commit; the sweeper, retention, staff's
+re-apply, and the endpoint's per-day outcome counts.
 
 Nothing is written unless the signature is right and the delivery is well formed, and a
 delivery is stored *before* the 200 so CardTrader's retry is the only thing that can ever be
-lost upstream of us. Applying happens later, on the high-priority queue (services/orders.py).
+lost upstream of us. Applying happens later, on the high-priority queue (services/orders.py),
+and only while the ``webhook_auto_apply`` feature flag is on (``auto_apply_enabled``).
 """
 from __future__ import annotations
 
@@ -22,11 +24,13 @@ from django.db import DataError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from brxsync import features
+from brxsync.errors import ServiceError
 from inventory import crypto
 from inventory.models import ConnectionState, SyncSettings
 from syncops import webhook_signature
 from syncops.models import WebhookEvent, WebhookState
-from syncops.selectors.webhooks import WebhookTarget, webhook_target
+from syncops.selectors.webhooks import WebhookTarget, outcomes_key, webhook_target
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +38,20 @@ logger = logging.getLogger(__name__)
 # retry policy is unknown and Stripe's 300 s would drop slow retries, while the signed `time`
 # still stops an old capture being replayed under a fresh id; WEBHOOK_SWEEP_AFTER_SECONDS;
 # WEBHOOK_MAX_ATTEMPTS). They are read at call time, so a test or an operator can change them.
+
+AUTO_APPLY_FLAG = "webhook_auto_apply"
+
+
+def auto_apply_enabled() -> bool:
+    """Whether stored deliveries are applied now (the ``webhook_auto_apply`` kill switch).
+
+    Off: deliveries are still verified, stored and answered 200, but nothing dispatches them
+    (receive, sweeper, re-apply) and an apply task already queued leaves them ``received``; the
+    sweeper applies them once the flag is back on. Read per call (a dict lookup), so every
+    process honours the value it was started with (brxsync/features.py).
+    """
+    return features.enabled(AUTO_APPLY_FLAG)
+
 
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 
@@ -245,6 +263,9 @@ def _receive_once(target: WebhookTarget, body: bytes, signature: str | None) -> 
     delivery = parse_delivery(body)
     now = timezone.now()
     state, note = _initial_state(delivery, now)
+    # With auto-apply off nothing is handed off and ``dispatched_at`` stays empty, so the first
+    # sweep after the flag is back on picks the delivery up at once.
+    dispatch = state == WebhookState.RECEIVED and auto_apply_enabled()
     values = {
         "delivery_id": delivery.delivery_id,
         "seller": target.seller_id,
@@ -258,7 +279,7 @@ def _receive_once(target: WebhookTarget, body: bytes, signature: str | None) -> 
         "attempts": 0,
         "error": note,
         "received_at": now,
-        "dispatched_at": now if state == WebhookState.RECEIVED else None,
+        "dispatched_at": now if dispatch else None,
         "applied_at": None,
     }
     try:
@@ -267,7 +288,7 @@ def _receive_once(target: WebhookTarget, body: bytes, signature: str | None) -> 
         # row from poisoning the caller's transaction.
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
             held, event_id = _guarded_insert(target, values)
-            if event_id is not None and state == WebhookState.RECEIVED:
+            if event_id is not None and dispatch:
                 transaction.on_commit(lambda: hand_off.submit(event_id))
     except DataError:
         # e.g. a NUL character, which PostgreSQL's jsonb refuses: nothing was stored.
@@ -349,9 +370,13 @@ def dispatch_apply(event_ids: list[int]) -> bool:
     The deliveries are stored, so a failed hand-off only delays them until the sweeper runs.
     A short retry lets kombu replace a pooled connection a Redis restart left dead (with no
     retry at all every later publish on it would fail); callers are off the request path.
+    With auto-apply off nothing is published (True: nothing failed; the sweeper sends them
+    once the flag is back on).
     """
     from syncops.tasks.webhooks import webhook_apply
 
+    if not auto_apply_enabled():
+        return True
     for start in range(0, len(event_ids), APPLY_BATCH):
         chunk = list(event_ids[start:start + APPLY_BATCH])
         try:
@@ -366,8 +391,12 @@ def webhook_sweep(*, older_than_seconds: int | None = None, limit: int = 1000) -
     """Re-dispatch stored deliveries still not applied; give up on ones that keep failing.
 
     Claims rows with SKIP LOCKED so two beats never dispatch the same row twice in one pass, and
-    stamps ``dispatched_at`` so a row is re-sent at most once per ``older_than_seconds``.
+    stamps ``dispatched_at`` so a row is re-sent at most once per ``older_than_seconds``. With
+    auto-apply off it does nothing (no dispatch, no attempts spent, nobody marked failed): the
+    backlog waits, and the first sweeps after the flag is back on apply it, ``limit`` per pass.
     """
+    if not auto_apply_enabled():
+        return 0
     if older_than_seconds is None:
         older_than_seconds = settings.WEBHOOK_SWEEP_AFTER_SECONDS
     max_attempts = settings.WEBHOOK_MAX_ATTEMPTS
@@ -408,3 +437,75 @@ def webhook_prune(*, days: int | None = None, batch: int = 5000) -> int:
         if not ids:
             return total
         total += WebhookEvent.objects.filter(id__in=ids).delete()[0]
+
+
+class WebhookNotFailed(ServiceError):
+    """Only failed deliveries are re-applied; others are applied, pending or records only."""
+
+    status = 409
+    code = "delivery_not_failed"
+
+    def __init__(self, event: WebhookEvent) -> None:
+        super().__init__(f"delivery {event.delivery_id} is {event.state}, not failed",
+                         {"delivery_id": event.delivery_id, "state": event.state})
+        self.event = event
+
+
+@transaction.atomic
+def webhook_reapply(*, event_id: int) -> WebhookEvent:
+    """Staff's "re-apply": put a failed delivery back to ``received`` and dispatch it after commit.
+
+    A delivery ends ``failed`` when applying it kept raising (the sweeper gave up after
+    ``WEBHOOK_MAX_ATTEMPTS``), e.g. during a database incident. Once the cause is fixed it goes
+    to the same apply task the inbox uses (``dispatch_apply`` → ``orders.webhook_events_apply``),
+    through the order ledger, so re-applying a delivery whose order a later delivery already
+    applied moves no stock twice. Attempts restart at 0; the old error stays in the admin log
+    entry the caller writes. With auto-apply off it is reset but not dispatched: the sweeper
+    applies it once the flag is back on.
+    """
+    event = WebhookEvent.objects.select_for_update().get(pk=event_id)
+    if event.state != WebhookState.FAILED:
+        raise WebhookNotFailed(event)
+    event.state = WebhookState.RECEIVED
+    event.attempts = 0
+    event.error = ""
+    event.dispatched_at = None
+    event.save(update_fields=["state", "attempts", "error", "dispatched_at"])
+    transaction.on_commit(lambda: dispatch_apply([event.pk]), robust=True)
+    return event
+
+
+# --- the endpoint's outcomes per day (dashboard) ----------------------------------------------
+
+# After Redis fails, counting is skipped for this long: a delivery's answer must never wait on
+# a dashboard figure (the Prometheus counter still counts every outcome).
+OUTCOMES_DOWN_FOR_SECONDS = 5.0
+OUTCOMES_KEEP_SECONDS = 8 * 86400  # a week of days, plus the one in progress
+_outcomes_down_until = 0.0
+
+
+def webhook_outcome_count(result: str, reason: str = "", *, now: datetime | None = None) -> None:
+    """Count one endpoint answer in today's (UTC) Redis hash: ``accepted``, ``duplicate`` or
+    ``rejected:<error code>``.
+
+    Rejections store no row by design (nothing is written before a delivery is verified), so
+    this is the only durable trace of them the dashboard can read across processes; the
+    Prometheus counter is per process and since start. One pipelined round trip (HINCRBY +
+    EXPIRE) on the cache's Redis; a failure is logged and counting pauses for a few seconds.
+    """
+    global _outcomes_down_until
+    if time.monotonic() < _outcomes_down_until:
+        return
+    from django_redis import get_redis_connection
+
+    field = f"{result}:{reason}" if reason else result
+    key = outcomes_key((now or timezone.now()).date())
+    try:
+        pipe = get_redis_connection("default").pipeline(transaction=False)
+        pipe.hincrby(key, field, 1)
+        pipe.expire(key, OUTCOMES_KEEP_SECONDS)
+        pipe.execute()
+    except Exception:
+        _outcomes_down_until = time.monotonic() + OUTCOMES_DOWN_FOR_SECONDS
+        logger.warning("webhook outcome count failed; not counting for %s s", OUTCOMES_DOWN_FOR_SECONDS,
+                       exc_info=True)

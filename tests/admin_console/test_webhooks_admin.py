@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db
 def _event(seller, **fields) -> WebhookEvent:
     fields.setdefault("state", WebhookState.FAILED)
     fields.setdefault("cause", "order.create")
-    return WebhookEvent.objects.create(delivery_id=uuid.uuid4().hex, seller=seller, object_id=555,
-                                       payload={"id": "x", "data": {"note": "<b>hi</b>"}}, **fields)
+    fields.setdefault("object_id", 555)
+    fields.setdefault("payload", {"id": "x", "data": {"note": "<b>hi</b>"}})
+    return WebhookEvent.objects.create(delivery_id=uuid.uuid4().hex, seller=seller, **fields)
 
 
 def test_payload_is_pretty_and_escaped(staff_client, make_seller):
@@ -84,3 +85,31 @@ def test_filters_by_state_cause_and_seller(staff_client, make_seller):
     assert listed(q=created.delivery_id) == {created.pk}
     assert listed(q="555", seller=str(b.pk)) == {other.pk}
     assert listed(q="no-such-delivery") == set()
+
+
+def test_reapply_with_auto_apply_off_resets_and_says_it_waits_for_the_flag(staff_client, make_seller, make_item,
+                                                                          settings,
+                                                                          django_capture_on_commit_callbacks):
+    """The same service as with the flag on; nothing is applied (the callbacks run, the stock
+    stays), and the message tells staff why."""
+    from brxsync.celery import app
+
+    settings.FEATURE_FLAGS = {**settings.FEATURE_FLAGS, "webhook_auto_apply": False}
+    seller = make_seller()
+    item = make_item(seller, quantity=3)
+    payload = {"id": "d2", "time": 1, "cause": "order.create", "object_class": "Order", "object_id": 9002,
+               "mode": "live", "data": {"id": 9002, "state": "paid", "via_cardtrader_zero": False,
+                                        "order_items": [{"id": 1, "product_id": item.product_id, "quantity": 1}]}}
+    event = _event(seller, object_id=9002, payload=payload, attempts=10)
+    app.conf.task_always_eager = True  # a dispatch, were there one, would apply right here
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = post_action(staff_client, reverse("admin:syncops_webhookevent_changelist"),
+                                   "reapply_selected", [event.pk])
+    finally:
+        app.conf.task_always_eager = False
+    text = " ".join(messages_of(response))
+    assert "1 re-applied" in text and "webhook_auto_apply feature flag is off" in text
+    event.refresh_from_db()
+    item.refresh_from_db()
+    assert (event.state, event.attempts, item.quantity) == (WebhookState.RECEIVED, 0, 3)
