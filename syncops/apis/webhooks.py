@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from brxsync.api.errors import error_response
 from syncops.selectors.webhooks import webhook_target
-from syncops.services.webhooks import WebhookRejected, webhook_receive
+from syncops.services.webhooks import WebhookRejected, webhook_outcome_count, webhook_receive
 
 
 def _too_large(limit: int) -> HttpResponse:
@@ -20,15 +20,19 @@ def _too_large(limit: int) -> HttpResponse:
 
 
 def _answer(response: HttpResponse, result: str, reason: str = "") -> HttpResponse:
-    """Tag the response with its outcome for the metrics middleware (no re-parsing the JSON)."""
+    """Every answer goes through here: tag it with its outcome for the metrics middleware (no
+    re-parsing the JSON) and count it in today's outcomes the dashboard reads (rejections store
+    no row, so this is where they are seen)."""
     response.webhook_outcome = (result, reason)
+    webhook_outcome_count(result, reason)
     return response
 
 
 @csrf_exempt
 def cardtrader_webhook(request: HttpRequest, webhook_id: str) -> HttpResponse:
     if request.method != "POST":
-        return error_response(405, "method_not_allowed", "Use POST.", Allow="POST")
+        return _answer(error_response(405, "method_not_allowed", "Use POST.", Allow="POST"), "rejected",
+                       "method_not_allowed")
     target = webhook_target(webhook_id)  # may come from the process cache: see webhook_receive
     if target is None:
         return _answer(error_response(404, "not_found", "Unknown webhook."), "rejected", "not_found")

@@ -2,9 +2,11 @@
 
 Each figure is one grouped, index-served query or a read of a selector other parts already use:
 queue depth comes from the metrics collector (``brxsync.metrics.SyncStateCollector``), breakers
-and 429s from ``ratelimit.selectors``, so the dashboard, ``/metrics`` and the API never disagree
-about what a number means. A source that fails (Redis down) yields ``None`` and an entry in
-``errors``, never a failed page: the dashboard is what staff open during an incident.
+and 429s from ``ratelimit.selectors``, webhook figures from ``syncops.selectors.webhooks``
+(stored deliveries by state and the endpoint's answers of the day, rejections included), so the
+dashboard, ``/metrics`` and the API never disagree about what a number means. A source that
+fails (Redis down) yields ``None`` and an entry in ``errors``, never a failed page: the
+dashboard is what staff open during an incident.
 """
 from __future__ import annotations
 
@@ -24,9 +26,8 @@ from syncops.models import (
     OperationKind,
     OperationState,
     SyncOperation,
-    WebhookEvent,
-    WebhookState,
 )
+from syncops.selectors.webhooks import deliveries_by_state, utc_midnight, webhook_outcomes
 
 logger = logging.getLogger(__name__)
 
@@ -125,20 +126,6 @@ def rate_limits() -> dict[str, Any]:
     }
 
 
-def webhooks_today(*, now: datetime | None = None) -> dict[str, int]:
-    """Stored deliveries received since midnight (UTC), by state.
-
-    Deliveries refused at the door (bad signature, unknown URL) are never stored; they are counted
-    by ``brxsync_webhook_deliveries_total{result="rejected"}`` in ``/metrics``.
-    """
-    now = now or timezone.now()
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    counts = dict(
-        WebhookEvent.objects.filter(received_at__gte=midnight).values_list("state").annotate(n=Count("pk")).order_by()
-    )
-    return {state: counts.get(state, 0) for state in WebhookState.values}
-
-
 def conflicts_open() -> dict[str, int]:
     counts = dict(
         Conflict.objects.filter(resolved_at__isnull=True).values_list("kind").annotate(n=Count("pk")).order_by()
@@ -168,7 +155,10 @@ def dashboard_snapshot(*, now: datetime | None = None) -> dict[str, Any]:
         "imports": _safe("imports", running_imports, errors),
         "queues": _safe("queues", queue_depths, errors),
         "rate_limits": _safe("rate_limits", rate_limits, errors),
-        "webhooks_today": _safe("webhooks_today", lambda: webhooks_today(now=now), errors),
+        # Two sources, so Redis being down hides only the answers, never the stored deliveries.
+        "webhooks_today": _safe("webhooks_today", lambda: deliveries_by_state(since=utc_midnight(now)), errors),
+        "webhook_answers_today": _safe("webhook_answers_today",
+                                       lambda: webhook_outcomes(day=utc_midnight(now).date()), errors),
         "conflicts": _safe("conflicts", conflicts_open, errors),
     }
     snapshot["errors"] = errors
