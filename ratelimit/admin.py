@@ -1,5 +1,5 @@
-"""Admin status page: per seller tokens left, adaptive factor, 429s in the last hour, breaker
-state; the shared breaker and stuck breakers on top. Resets go through ``ratelimit.services``,
+"""Admin status page: per seller tokens left, adaptive factor, 429s and rate-limit waits in the
+last hour, breaker state; the shared breaker and stuck breakers on top. Resets go through ``ratelimit.services``,
 the same functions the API calls."""
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ UNKNOWN = "—"
 
 @admin.register(SellerRateLimit)
 class SellerRateLimitAdmin(admin.ModelAdmin):
-    list_display = ("user", "sync_status", "tokens_left", "factor", "rate_limited_last_hour", "breaker")
+    list_display = ("user", "sync_status", "tokens_left", "factor", "rate_limited_last_hour", "waits_last_hour",
+                    "breaker")
     search_fields = ("user__username", "user__id")
     list_filter = ("sync_status",)
     actions = ("reset_breakers", "reset_buckets")
@@ -78,6 +79,11 @@ class SellerRateLimitAdmin(admin.ModelAdmin):
     def rate_limited_last_hour(self, obj) -> str:
         status = getattr(obj, "limiter_status", None)
         return UNKNOWN if status is None else str(status.rate_limited_last_hour)
+
+    @admin.display(description="waits (1 h)")
+    def waits_last_hour(self, obj) -> str:
+        status = getattr(obj, "limiter_status", None)
+        return UNKNOWN if status is None else str(status.waits_last_hour)
 
     @admin.display(description="breaker")
     def breaker(self, obj) -> str:

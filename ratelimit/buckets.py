@@ -110,6 +110,10 @@ class Keys:
     def rate_limited(self, seller_id: str) -> str:
         return f"{self.prefix}:{{{seller_id}}}:429"
 
+    def waits(self, seller_id: str) -> str:
+        """Refused decisions (the caller waited or re-scheduled) per minute, like ``rate_limited``."""
+        return f"{self.prefix}:{{{seller_id}}}:waits"
+
     def shared_breaker(self) -> str:
         return f"{self.prefix}:{{{SHARED_TAG}}}:shared-breaker"
 
@@ -120,3 +124,8 @@ class Keys:
     def throttled(self) -> str:
         """Sorted set of sellers that received a 429 (member: seller id, score: last 429 in s)."""
         return f"{self.prefix}:{{index}}:throttled"
+
+    def limited(self) -> str:
+        """Sorted set of sellers that got a 429 or waited (score: such an event in s, refreshed at
+        most every ``EVENT_INDEX_REFRESH_SECONDS`` per process), for the dashboard's hourly sums."""
+        return f"{self.prefix}:{{index}}:limited"

@@ -23,6 +23,7 @@ class SellerStatus:
     rate_limited_last_hour: int
     breaker: BreakerSnapshot
     capacity: int
+    waits_last_hour: int = 0  # decisions refused for lack of tokens (the caller waited or re-scheduled)
 
     @property
     def effective_capacity(self) -> float:
@@ -45,7 +46,9 @@ def seller_status(seller_id: str, *, guard: RedisGuard | None = None) -> SellerS
     """Tokens settled to Redis's now, without writing anything."""
     g = _guard(guard)
     reply = g.scripts.status(
-        g.client, [g.keys.bucket(seller_id), g.keys.breaker(seller_id), g.keys.rate_limited(seller_id)], [],
+        g.client,
+        [g.keys.bucket(seller_id), g.keys.breaker(seller_id), g.keys.rate_limited(seller_id), g.keys.waits(seller_id)],
+        [],
     )
     return SellerStatus(
         seller_id=seller_id,
@@ -55,12 +58,41 @@ def seller_status(seller_id: str, *, guard: RedisGuard | None = None) -> SellerS
         rate_limited_last_hour=int(reply[3]),
         breaker=BreakerSnapshot.from_reply(seller_id, reply[5:11]),
         capacity=int(g.buckets.bucket_size),
+        waits_last_hour=int(reply[11]),
     )
 
 
 def sellers_status(seller_ids: list[str], *, guard: RedisGuard | None = None) -> dict[str, SellerStatus]:
     g = _guard(guard)
     return {sid: seller_status(sid, guard=g) for sid in seller_ids}
+
+
+@dataclass(frozen=True)
+class LimitedLastHour:
+    """429s and waits of the last hour summed over the sellers that had any (dashboard)."""
+
+    rate_limited: int
+    waits: int
+    throttled_sellers: int  # of those, sellers whose adaptive factor is below nominal now
+    sellers: int  # sellers summed over (at most the ``most`` asked for, most recent first)
+
+
+def limited_last_hour(*, most: int = 200, guard: RedisGuard | None = None) -> LimitedLastHour:
+    """Sum the per-seller hourly counts over the sellers in ``keys.limited()`` marked within the
+    hour (plus the marking slack), most recent first, at most ``most`` of them: one status
+    script call each."""
+    from .services import EVENT_INDEX_REFRESH_SECONDS
+
+    g = _guard(guard)
+    since = time.time() - 3600 - EVENT_INDEX_REFRESH_SECONDS
+    sellers = [_text(m) for m in g.client.zrevrangebyscore(g.keys.limited(), "+inf", since, start=0, num=most)]
+    statuses = [seller_status(seller, guard=g) for seller in sellers]
+    return LimitedLastHour(
+        rate_limited=sum(s.rate_limited_last_hour for s in statuses),
+        waits=sum(s.waits_last_hour for s in statuses),
+        throttled_sellers=sum(1 for s in statuses if s.factor < 1.0),
+        sellers=len(statuses),
+    )
 
 
 def shared_breaker_status(*, guard: RedisGuard | None = None) -> BreakerSnapshot:

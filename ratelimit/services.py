@@ -4,6 +4,11 @@
 (``ratelimit.guard.RequestGuard``). Per request it makes one script call to acquire and one to
 record; the shared CardTrader breaker lives in another cluster slot, so it is consulted with a
 separate call, skipped while this process saw it CLOSED less than ``shared_cache_seconds`` ago.
+
+Two feature flags are read on every call (``brxsync.features``): ``adaptive_rate_limiting`` off
+keeps every seller at the nominal budget (a 429 is counted, nothing is cut or drained);
+``circuit_breaker`` off means no breaker blocks or opens (failures are still counted). Each flag
+combination has its own script text (the ``FL`` table), so a call carries no flag arguments.
 """
 from __future__ import annotations
 
@@ -21,12 +26,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from brxsync import features
+
 from . import metrics
 from .breakers import SELLER_KIND, SHARED_KIND, BreakerConfig, BreakerSnapshot, BreakerState, Kind
 from .buckets import SHARED_TAG, BucketConfig, Keys
 from .exceptions import CircuitOpen, LimiterUnavailable, RateLimitWait
 from .guard import Bucket, Outcome, Priority
-from .scripts import Scripts, lua_table
+from .scripts import Runner, Scripts, lua_table
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +44,8 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (RedisConnectionError, RedisTi
 UNAVAILABLE_RETRY_SECONDS = 1.0
 SHARED_NAME = "cardtrader"
 SELLER_KEYS_CACHED = 100_000  # a process serving more sellers than this rebuilds names now and then
+EVENT_INDEX_REFRESH_SECONDS = 10.0  # a process re-marks a seller in the 429/wait index at most this often
+EVENT_INDEX_HOURS = 1.0  # beat drops sellers whose last 429/wait is older than this from that index
 
 
 def limiter_client(url: str | None = None) -> redis.Redis:
@@ -69,6 +78,11 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _flags() -> tuple[bool, bool]:
+    """(adaptive_rate_limiting, circuit_breaker), read per call so a settings override applies."""
+    return features.enabled("adaptive_rate_limiting"), features.enabled("circuit_breaker")
+
+
 class RedisGuard:
     """Token buckets, adaptive factor and breakers in Redis; fails safe when Redis is gone."""
 
@@ -95,8 +109,10 @@ class RedisGuard:
         self._shared_seen: tuple[str, int, float] | None = None  # (state, failures, monotonic time)
         self._sleep = sleep
         self._seller_keys: dict[str, tuple[list[str], list[str]]] = {}
-        self.scripts = Scripts(lua_table("BK", self.buckets.lua_values()) + "\n"
-                               + lua_table("CB", self.breakers.lua_values()))
+        self._noted: dict[str, float] = {}  # seller -> when this process last marked it in keys.limited()
+        self._preamble = lua_table("BK", self.buckets.lua_values()) + "\n" + lua_table("CB", self.breakers.lua_values())
+        self._scripts: dict[tuple[bool, bool], Scripts] = {}
+        self._run = Runner(self.client)
 
     @classmethod
     def from_settings(cls) -> RedisGuard:
@@ -107,6 +123,19 @@ class RedisGuard:
             breakers=BreakerConfig.from_settings(),
             reserved_share_for=reserved_share_override,
         )
+
+    def scripts_for(self, adaptive: bool, breakers: bool) -> Scripts:
+        """The scripts for one combination of the two flags (built once per guard)."""
+        scripts = self._scripts.get((adaptive, breakers))
+        if scripts is None:
+            flags = lua_table("FL", {"adaptive": int(adaptive), "breakers": int(breakers)})
+            scripts = self._scripts[(adaptive, breakers)] = Scripts(f"{self._preamble}\n{flags}")
+        return scripts
+
+    @property
+    def scripts(self) -> Scripts:
+        """The scripts for the flags as they are now."""
+        return self.scripts_for(*_flags())
 
     # ------------------------------------------------------------------ RequestGuard
 
@@ -131,9 +160,11 @@ class RedisGuard:
         limited = outcome is Outcome.RATE_LIMITED
         if limited:
             metrics.RATE_LIMITED.labels(bucket.value).inc()
+        adaptive, breakers = _flags()
+        scripts = self.scripts_for(adaptive, breakers)
         try:
-            reply = self.scripts.record(
-                self.client, record_keys,
+            reply = self._run(
+                scripts.record, record_keys,
                 [SELLER_KIND[outcome].value, "1" if limited else "0", "j" if bucket is Bucket.JOBS else "g"],
             )
             transition, factor, cut = _text(reply[0]), float(_text(reply[2])), int(reply[3])
@@ -142,9 +173,11 @@ class RedisGuard:
             if limited:
                 if cut:
                     metrics.FACTOR_CUTS.inc()
-                metrics.ADAPTIVE_FACTOR.labels(seller_id).set(factor)
-                self.client.zadd(self.keys.throttled(), {seller_id: time.time()})
-            self._record_shared(SHARED_KIND[outcome])
+                if adaptive:
+                    metrics.ADAPTIVE_FACTOR.labels(seller_id).set(factor)
+                    self.client.zadd(self.keys.throttled(), {seller_id: time.time()})
+                self._note_limited(seller_id)
+            self._record_shared(SHARED_KIND[outcome], scripts)
         except UNAVAILABLE_ERRORS as exc:
             metrics.UNAVAILABLE.labels("record").inc()
             logger.warning("rate limiter could not record %s for seller %s: %s", outcome.value, seller_id, exc)
@@ -162,19 +195,20 @@ class RedisGuard:
             raise ValueError(f"cost must be a positive integer, not {cost!r}")
         counted = metrics.decisions(bucket, priority)
         share = 0.0 if priority is Priority.HIGH else self.reserved_share(seller_id)
+        adaptive, breakers = _flags()
+        scripts = self.scripts_for(adaptive, breakers)
         try:
-            probe = self._admit_shared()
+            probe = self._admit_shared(scripts) if breakers else False
             try:
-                reply = self.scripts.acquire(
-                    self.client, acquire_keys, [cost, repr(share), "1" if bucket is Bucket.JOBS else "0"],
-                )
+                reply = self._run(scripts.acquire, acquire_keys,
+                                  [cost, repr(share), "1" if bucket is Bucket.JOBS else "0"])
             except BaseException:
                 if probe:
-                    self._release_shared_probe()
+                    self._release_shared_probe(scripts)
                 raise
             code, wait_us = reply[0], reply[1]
             if code != 1 and probe:
-                self._release_shared_probe()
+                self._release_shared_probe(scripts)
         except UNAVAILABLE_ERRORS as exc:
             metrics.UNAVAILABLE.labels("acquire").inc()
             counted.unavailable.inc()
@@ -196,7 +230,25 @@ class RedisGuard:
             counted.tokens.inc(cost)
             return Decision(True, 0.0, tokens, factor)
         counted.wait.inc()
+        self._note_limited(seller_id)
         return Decision(False, wait_us / 1e6, tokens, factor)
+
+    def _note_limited(self, seller_id: str) -> None:
+        """Mark the seller in ``keys.limited()`` (the dashboard sums its 429s and waits over that
+        index), at most once per ``EVENT_INDEX_REFRESH_SECONDS`` per process: the per-minute counts
+        themselves are kept by the scripts. Losing a mark to Redis trouble costs a dashboard
+        figure, never a decision."""
+        now = time.time()
+        last = self._noted.get(seller_id)
+        if last is not None and now - last < EVENT_INDEX_REFRESH_SECONDS:
+            return
+        if len(self._noted) >= SELLER_KEYS_CACHED:
+            self._noted.clear()
+        self._noted[seller_id] = now
+        try:
+            self.client.zadd(self.keys.limited(), {seller_id: now})
+        except UNAVAILABLE_ERRORS:
+            metrics.UNAVAILABLE.labels("index").inc()
 
     def _keys_of(self, seller_id: str) -> tuple[list[str], list[str]]:
         """The seller's (acquire keys, record keys), built and checked once per seller: a decision
@@ -205,7 +257,7 @@ class RedisGuard:
         if keys is None:
             _check_seller(seller_id)
             bucket, breaker = self.keys.bucket(seller_id), self.keys.breaker(seller_id)
-            keys = ([bucket, breaker], [bucket, breaker, self.keys.rate_limited(seller_id)])
+            keys = ([bucket, breaker, self.keys.waits(seller_id)], [bucket, breaker, self.keys.rate_limited(seller_id)])
             if len(self._seller_keys) >= SELLER_KEYS_CACHED:
                 self._seller_keys.clear()
             self._seller_keys[seller_id] = keys
@@ -226,8 +278,8 @@ class RedisGuard:
 
     # ------------------------------------------------------------------ the shared breaker
 
-    def _shared_call(self, op: str, kind: str = "n") -> list:
-        reply = self.scripts.breaker(self.client, [self.keys.shared_breaker()], [op, kind])
+    def _shared_call(self, op: str, kind: str = "n", scripts: Scripts | None = None) -> list:
+        reply = (scripts or self.scripts).breaker(self.client, [self.keys.shared_breaker()], [op, kind])
         self._shared_seen = (_text(reply[2]), int(reply[3]), time.monotonic())
         metrics.SHARED_BREAKER_STATE.set(metrics.STATE_VALUE[_text(reply[2])])
         return reply
@@ -238,26 +290,26 @@ class RedisGuard:
             return None
         return seen[0], seen[1]
 
-    def _admit_shared(self) -> bool:
+    def _admit_shared(self, scripts: Scripts) -> bool:
         """Raise CircuitOpen if the shared breaker refuses; True when admitted as a half-open probe."""
         fresh = self._shared_fresh()
         if fresh is not None and fresh[0] == BreakerState.CLOSED:
             return False
-        reply = self._shared_call("admit")
+        reply = self._shared_call("admit", scripts=scripts)
         verdict = _text(reply[0])
         if verdict == "0":
             raise CircuitOpen(SHARED_NAME, int(reply[1]) / 1e6)
         return verdict == "probe"
 
-    def _release_shared_probe(self) -> None:
-        self._shared_call("release")
+    def _release_shared_probe(self, scripts: Scripts) -> None:
+        self._shared_call("release", scripts=scripts)
 
-    def _record_shared(self, kind: Kind) -> None:
+    def _record_shared(self, kind: Kind, scripts: Scripts) -> None:
         fresh = self._shared_fresh()
         healthy = fresh is not None and fresh == (BreakerState.CLOSED, 0)
         if kind is Kind.FAILURE or (kind is Kind.SUCCESS and not healthy) or (kind is Kind.NEUTRAL and fresh is not None
                                                                              and fresh[0] == BreakerState.HALF_OPEN):
-            reply = self._shared_call("record", kind.value)
+            reply = self._shared_call("record", kind.value, scripts)
             transition = _text(reply[0])
             if transition:
                 self._breaker_moved(SHARED_TAG, transition, "shared")
@@ -317,6 +369,8 @@ class RedisGuard:
                              extra={"breaker": name, "state": snap.state.label})
         metrics.BREAKERS_NOT_CLOSED.set(len(report.not_closed))
         metrics.BREAKERS_STUCK.set(len(report.stuck))
+        self.client.zremrangebyscore(self.keys.limited(), "-inf", now - EVENT_INDEX_HOURS * 3600
+                                     - EVENT_INDEX_REFRESH_SECONDS)
 
         from .selectors import seller_status
 

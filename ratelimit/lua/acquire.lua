@@ -1,10 +1,12 @@
 -- One decision for one seller, atomically: seller breaker admission, then the global bucket (and
 -- the jobs bucket for /jobs requests, both or neither), under the seller's adaptive factor.
--- KEYS[1] seller bucket hash, KEYS[2] seller breaker hash (same {seller} hash tag).
+-- KEYS[1] seller bucket hash, KEYS[2] seller breaker hash, KEYS[3] seller waits-per-minute hash
+-- (same {seller} hash tag).
 -- ARGV[1] cost, ARGV[2] reserved share (0 for high priority), ARGV[3] 1 for the jobs bucket.
 -- Returns {code, wait_us, tokens_left, factor, probe}: code 1 granted, 0 wait, -1 seller breaker
 -- open (wait_us = retry after), -2 cost can never be granted. Tokens and factor travel as integer
 -- millionths: an integer costs the caller's RESP parser one line and this script no formatting.
+-- With the circuit_breaker flag off (FL.breakers 0) the breaker is not even read: nothing blocks.
 local cost = tonumber(ARGV[1])
 local share = tonumber(ARGV[2])
 local jobs = ARGV[3] == '1'
@@ -12,12 +14,16 @@ local c = BK
 local cfg = CB
 local now = now_us()
 
-local b = cb_load(KEYS[2])
-cb_advance(b, now, cfg)
-local admit = cb_check(b, now, cfg)
-if admit < 0 then
-  cb_save(KEYS[2], b, cfg)
-  return {-1, -admit, 0, 0, 0}
+local b = nil
+local admit = 0
+if FL.breakers == 1 then
+  b = cb_load(KEYS[2])
+  cb_advance(b, now, cfg)
+  admit = cb_check(b, now, cfg)
+  if admit < 0 then
+    cb_save(KEYS[2], b, cfg)
+    return {-1, -admit, 0, 0, 0}
+  end
 end
 
 local k = bk_load(KEYS[1], now, c)
@@ -41,13 +47,16 @@ if jobs and k.jt < cost then
   wait = math.max(wait, (cost - k.jt) / (c.jrate * k.f))
 end
 if wait > 0 then
-  cb_save(KEYS[2], b, cfg)
+  if b then cb_save(KEYS[2], b, cfg) end
+  count_minute(KEYS[3], now)
   return {0, math.ceil(wait), micro(k.t), micro(k.f), 0}
 end
 
 k.t = k.t - cost
 if jobs then k.jt = k.jt - cost end
 bk_save(KEYS[1], k, now, c)
-if admit == 1 then cb_take_probe(b, now) end
-cb_save(KEYS[2], b, cfg)
+if b then
+  if admit == 1 then cb_take_probe(b, now) end
+  cb_save(KEYS[2], b, cfg)
+end
 return {1, 0, micro(k.t), micro(k.f), admit}

@@ -20,8 +20,9 @@ end
 -- Circuit breaker state lives in one hash: st (C/O/H), f (consecutive failures), lf (last
 -- failure), s (successes while half-open), o (opened at), since (first left CLOSED),
 -- p (probes in flight), pt (last probe admitted). A missing hash is a healthy CLOSED breaker.
--- Breaker and bucket configuration (the CB and BK tables) are written into the script source
--- by scripts.py, one script per configuration: nothing constant travels with each call.
+-- Breaker and bucket configuration (the CB and BK tables) and the feature flags (FL: adaptive,
+-- breakers, 1 on / 0 off) are written into the script source by scripts.py, one script per
+-- configuration: nothing constant travels with each call.
 
 local function cb_load(key)
   local v = redis.call('HMGET', key, 'st', 'f', 'lf', 's', 'o', 'since', 'p', 'pt')
@@ -87,9 +88,10 @@ local function cb_record(b, now, kind, cfg)
       end
     end
   elseif kind == 'f' then
-    if b.st == 'C' then
+    -- With the circuit_breaker flag off (FL.breakers 0) failures are counted, nothing opens.
+    if b.st == 'C' or FL.breakers == 0 then
       b.f = b.f + 1; b.lf = now; b.dirty = true
-      if b.f >= cfg.threshold then
+      if b.st == 'C' and b.f >= cfg.threshold and FL.breakers == 1 then
         b.st = 'O'; b.o = now; b.since = now; b.s = 0; b.p = 0
         return 'opened'
       end
@@ -112,7 +114,8 @@ end
 
 local function bk_load(key, now, c)
   local v = redis.call('HMGET', key, 't', 'ts', 'jt', 'jts', 'f', 'lc')
-  local f = tonumber(v[5]) or 1
+  -- adaptive_rate_limiting off: the nominal budget, whatever factor is stored (the next save drops it)
+  local f = FL.adaptive == 1 and tonumber(v[5]) or 1
   local k = {f = f, lc = tonumber(v[6]) or 0, has_f = v[5] ~= false, has_j = v[3] ~= false, lc_dirty = false}
   -- Refill at the factor in force since the last settle (recovery only raises it, so this never
   -- over-grants), then let the factor recover for the elapsed time.
@@ -124,7 +127,7 @@ local function bk_load(key, now, c)
   k.jt = math.min(c.jcap, jt + math.max(0, now - jts) * c.jrate * f)
   -- a missing jts (full jobs bucket, dropped) must not count as "settled now"
   local last = math.max(tonumber(v[2]) or 0, tonumber(v[4]) or 0)
-  if v[5] then
+  if v[5] and FL.adaptive == 1 then
     -- the factor's own clock is the latest settle (ts is written on every update; f with it)
     k.f = math.min(1, f + math.max(0, now - last) * c.inc)
   end
@@ -161,4 +164,31 @@ local function bk_save(key, k, now, c)
   local recover = 0
   if c.inc > 0 then recover = (1 - k.f) / c.inc end
   redis.call('PEXPIRE', key, math.ceil((fill + recover) / 1000) + 1000)
+end
+
+-- Events per minute in a hash (field: minute number, value: count) for "in the last hour"
+-- figures: 429s (record.lua) and waits (acquire.lua). One HINCRBY per event; the first event
+-- of a minute also sets the key to expire when that minute leaves the hour, and prunes minutes
+-- older than an hour once the hash holds more than an hour's worth.
+local function count_minute(key, now)
+  local minute = math.floor(now / 60000000)
+  if redis.call('HINCRBY', key, tostring(minute), 1) == 1 then
+    redis.call('PEXPIREAT', key, (minute + 61) * 60000)
+    if redis.call('HLEN', key) > 61 then
+      for _, field in ipairs(redis.call('HKEYS', key)) do
+        if tonumber(field) < minute - 59 then redis.call('HDEL', key, field) end
+      end
+    end
+  end
+end
+
+-- Sum of the counts of the last 60 minutes (this one included).
+local function sum_hour(key, now)
+  local since_minute = math.floor(now / 60000000) - 59
+  local hits = 0
+  local counts = redis.call('HGETALL', key)
+  for i = 1, #counts, 2 do
+    if tonumber(counts[i]) >= since_minute then hits = hits + tonumber(counts[i + 1]) end
+  end
+  return hits
 end

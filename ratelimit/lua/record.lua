@@ -3,6 +3,7 @@
 -- KEYS[1] seller bucket hash, KEYS[2] seller breaker hash, KEYS[3] seller 429-per-minute hash.
 -- ARGV[1] breaker kind (s/f/n), ARGV[2] '1' when CardTrader answered 429, ARGV[3] 'g' or 'j'.
 -- Returns {transition, breaker state, factor, cut (1 when this call cut the factor)}.
+-- With the adaptive_rate_limiting flag off (FL.adaptive 0) a 429 is only counted.
 local kind = ARGV[1]
 local limited = ARGV[2] == '1'
 local c = BK
@@ -15,28 +16,22 @@ local now = now_us()
 local factor = '1'
 local cut = 0
 if limited then
-  local k = bk_load(KEYS[1], now, c)
-  -- Requests already in flight when the first 429 came back answer 429 too; one cut per
-  -- cooldown keeps a single overshoot from collapsing the budget.
-  if now - k.lc >= cooldown then
-    k.f = math.max(floor, k.f * cut_by)
-    k.lc = now
-    k.lc_dirty = true
-    cut = 1
-  end
-  -- CardTrader says the window is full: whatever we believed was left is not.
-  if ARGV[3] == 'j' then k.jt = 0 else k.t = 0 end
-  k.t = math.min(k.t, c.capacity * k.f)
-  bk_save(KEYS[1], k, now, c)
-  factor = fmt(k.f)
-  local minute = tostring(math.floor(now / 60000000))
-  redis.call('HINCRBY', KEYS[3], minute, 1)
-  redis.call('PEXPIRE', KEYS[3], 3660000)
-  if redis.call('HLEN', KEYS[3]) > 62 then
-    local oldest = math.floor(now / 60000000) - 60
-    for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
-      if tonumber(field) < oldest then redis.call('HDEL', KEYS[3], field) end
+  count_minute(KEYS[3], now)
+  if FL.adaptive == 1 then
+    local k = bk_load(KEYS[1], now, c)
+    -- Requests already in flight when the first 429 came back answer 429 too; one cut per
+    -- cooldown keeps a single overshoot from collapsing the budget.
+    if now - k.lc >= cooldown then
+      k.f = math.max(floor, k.f * cut_by)
+      k.lc = now
+      k.lc_dirty = true
+      cut = 1
     end
+    -- CardTrader says the window is full: whatever we believed was left is not.
+    if ARGV[3] == 'j' then k.jt = 0 else k.t = 0 end
+    k.t = math.min(k.t, c.capacity * k.f)
+    bk_save(KEYS[1], k, now, c)
+    factor = fmt(k.f)
   end
 end
 

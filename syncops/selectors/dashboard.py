@@ -11,7 +11,6 @@ dashboard is what staff open during an incident.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,7 +33,7 @@ logger = logging.getLogger(__name__)
 ATTENTION_STATES = (OperationState.FAILED, OperationState.UNCERTAIN, OperationState.PARTIAL)
 RUNNING_IMPORTS_SHOWN = 20
 ATTENTION_SHOWN = 10
-THROTTLED_SELLERS_READ = 200  # 429 counts are summed over at most this many recently throttled sellers
+THROTTLED_SELLERS_READ = 200  # 429 and wait counts are summed over at most this many recently limited sellers
 
 
 def sellers_by_status() -> dict[str, int]:
@@ -102,22 +101,18 @@ def queue_depths() -> dict[str, int]:
 
 
 def rate_limits() -> dict[str, Any]:
-    """429s CardTrader sent in the last hour, throttled sellers, and every breaker not closed."""
+    """429s CardTrader sent and rate-limit waits in the last hour, throttled sellers, and every
+    breaker not closed."""
     from ratelimit import get_default_guard
-    from ratelimit.selectors import breakers_not_closed, seller_status, shared_breaker_status
+    from ratelimit.selectors import breakers_not_closed, limited_last_hour, shared_breaker_status
 
     guard = get_default_guard()
-    now = time.time()
-    recent = [
-        m.decode() if isinstance(m, bytes) else str(m)
-        for m in guard.client.zrevrangebyscore(guard.keys.throttled(), "+inf", now - 3600,
-                                               start=0, num=THROTTLED_SELLERS_READ)
-    ]
-    statuses = [seller_status(seller, guard=guard) for seller in recent]
+    limited = limited_last_hour(most=THROTTLED_SELLERS_READ, guard=guard)
     shared = shared_breaker_status(guard=guard)
     return {
-        "rate_limited_last_hour": sum(s.rate_limited_last_hour for s in statuses),
-        "throttled_sellers": sum(1 for s in statuses if s.factor < 1.0),
+        "rate_limited_last_hour": limited.rate_limited,
+        "waits_last_hour": limited.waits,
+        "throttled_sellers": limited.throttled_sellers,
         "shared_breaker": shared.state.label,
         "breakers_not_closed": [
             {"name": b.name, "state": b.state.label, "failures": b.failures, "since": b.since}
