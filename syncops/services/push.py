@@ -39,7 +39,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, F, JSONField, Q, QuerySet, Value, When
+from django.db.models import Case, F, JSONField, Q, Value, When
 from django.utils import timezone
 
 from inventory.models import InventoryItem, ItemSyncState, SyncSettings
@@ -211,13 +211,23 @@ def claim(seller_id: str, limit: int, busy_items: Iterable[int] = ()) -> list[Gr
     return list(groups.values())
 
 
-def held_by_uncertain(seller_id: str) -> QuerySet:
-    """Item ids of the seller's uncertain increments still inside the hold window (a subquery)."""
+def held_by_uncertain(seller_id: str) -> list[int]:
+    """Items whose uncertain increment is still inside the hold window, unless what waits is a
+    delete or an absolute quantity: those make the increment's fate moot, so they go out."""
     since = timezone.now() - timedelta(seconds=settings.PUSH_UNCERTAIN_HOLD_SECONDS)
-    return SyncOperation.objects.filter(
+    items = set(SyncOperation.objects.filter(
         seller_id=seller_id, kind=OperationKind.ADJUST, state=OperationState.UNCERTAIN,
         item__isnull=False, finished_at__gt=since,
-    ).values("item_id")
+    ).values_list("item_id", flat=True))
+    if not items:
+        return []
+    waiting = SyncOperation.objects.filter(
+        seller_id=seller_id, state=OperationState.PENDING, item_id__in=items).values_list("item_id", "kind", "payload")
+    return sorted(items - {item_id for item_id, kind, payload in waiting if _overrides_quantity(kind, payload)})
+
+
+def _overrides_quantity(kind: str, payload: dict[str, Any]) -> bool:
+    return kind == OperationKind.PUSH_DELETE or "quantity" in (payload.get("fields") or ())
 
 
 def _snapshot(item: InventoryItem) -> ItemSnapshot:
@@ -888,13 +898,13 @@ def _settle_item(client: Any, item_id: int, op_ids: list[int]) -> str:
         ops = list(SyncOperation.objects.select_for_update().filter(pk__in=op_ids, state=OperationState.UNCERTAIN))
         if item is None or not ops:
             return "left"
-        # Later changes of the item wait for this (``held_by_uncertain``), so a pending one has
-        # not been sent: CardTrader's quantity lacks its delta. A running one might have been,
-        # and a pending absolute quantity or delete makes the comparison meaningless: next pass.
+        # Later sales and restocks of the item wait for this (``held_by_uncertain``), so a pending
+        # one has not been sent: CardTrader's quantity lacks its delta. A running one might have
+        # been; a pending absolute quantity or delete is about to go out and make the increment
+        # moot: next pass, which then finds the numbers equal.
         later = list(SyncOperation.objects.filter(item_id=item_id, state__in=(
             OperationState.PENDING, OperationState.RUNNING)).values_list("state", "kind", "payload"))
-        if any(state == OperationState.RUNNING or kind == OperationKind.PUSH_DELETE
-               or "quantity" in (payload.get("fields") or ()) for state, kind, payload in later):
+        if any(state == OperationState.RUNNING or _overrides_quantity(kind, payload) for state, kind, payload in later):
             return "left"
         expected = item.quantity - sum(int(payload.get("delta") or 0) for _, kind, payload in later
                                        if kind == OperationKind.ADJUST)

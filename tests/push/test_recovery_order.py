@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from inventory.models import InventoryItem, SyncSettings
-from inventory.services.edits import item_adjust, item_edit
+from inventory.services.edits import item_adjust, item_delete, item_edit
 from syncops.models import OperationState, SyncOperation
 from syncops.services.push import PushRun, RunReport, claim, make_client, push_seller_run, settle_uncertain
 from syncops.services.sweeper import recover_dead_runs
@@ -111,3 +111,29 @@ def test_newer_edit_waits_for_the_job_a_dead_run_sent(cardtrader_sandbox, sandbo
     assert len(sent) == 2
     assert sent[1]["time"] > max(e["time"] for e in control.request_log(account.user_id)
                                  if e["method"] == "GET" and first.cardtrader_job_uuid in e["path"])
+
+
+@pytest.mark.parametrize("change", ["delete", "absolute quantity"])
+def test_delete_or_absolute_quantity_is_not_held(cardtrader_sandbox, sandbox_settings, fast_jobs, change):
+    """They make the uncertain increment's fate moot: they go out at once, and the next settle closes it."""
+    control = cardtrader_sandbox.control
+    account, user = connect_seller(control)
+    product = control.add_product(account.user_id, blueprint_id=6, quantity=5, price=2.0)
+    item = InventoryItem.objects.create(seller=user, product_id=product["id"], blueprint_id=6, game_id=1,
+                                        quantity=5, price_cents=200, properties=product.get("properties", {}))
+    seller = str(user.pk)
+    item_adjust(seller=user, item_id=item.pk, delta=-1, reason="sale")
+    control.set_faults(user_id=account.user_id, error_5xx_rate=1.0)
+    try:
+        push_seller_run(seller)
+    finally:
+        control.clear_faults(user_id=account.user_id)
+    if change == "delete":
+        item_delete(seller=user, item_id=item.pk)
+    else:
+        item_edit(seller=user, item_id=item.pk, changes={"quantity": 9})
+    push_seller_run(seller)
+    remote = _remote(control, account, product["id"])
+    assert remote is None if change == "delete" else remote["quantity"] == 9
+    settle_uncertain(seller, min_age_seconds=0.0)
+    assert not SyncOperation.objects.filter(seller=user).exclude(state=OperationState.SUCCEEDED).exists()
