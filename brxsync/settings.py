@@ -189,10 +189,11 @@ RATE_LIMIT_WINDOW_SECONDS = env.float("RATE_LIMIT_WINDOW_SECONDS", default=10.0)
 # taken, CardTrader counts it when the request arrives, and two reads granted exactly 1.0 s apart
 # arrive less than 1 s apart whenever the second spends less time in transit than the first
 # (another process, a warmer connection) → 429. 0.9/s leaves ~110 ms for that jitter.
-# 0 = a full bucket of RATE_LIMIT_REQUESTS (the budget). N > 0 = a bucket of N tokens
-# refilled at (limit - N) / window, so no sliding window ever sees more than the limit
-# (set it if CardTrader's window turns out strict: docs/RATE_LIMITING.md).
-RATE_LIMIT_BURST = env.int("RATE_LIMIT_BURST", default=0)
+# N > 0 = a bucket of N tokens refilled at (limit - N) / window, so no sliding window ever sees
+# more than the limit; 20 (18/s sustained) because CardTrader's window algorithm is unknown and a
+# strict sliding window answers a full bucket with 429s. 0 = a full bucket of RATE_LIMIT_REQUESTS
+# (200 at once, then 20/s), for a fixed window. docs/RATE_LIMITING.md "RATE_LIMIT_BURST".
+RATE_LIMIT_BURST = env.int("RATE_LIMIT_BURST", default=20)
 RATE_LIMIT_JOBS_PER_SECOND = env.float("RATE_LIMIT_JOBS_PER_SECOND", default=0.9)
 RATE_LIMIT_RESERVED_SHARE = env.float("RATE_LIMIT_RESERVED_SHARE", default=0.2)
 # Redis key namespace of the buckets and breakers (one per deployment sharing a Redis).

@@ -21,11 +21,12 @@ class BucketConfig:
     ``cut_cooldown_seconds``, because requests already in flight answer 429 as well), never
     below ``floor``; it climbs back by ``recovery_per_second`` each second, never above 1.
 
-    ``burst`` (``RATE_LIMIT_BURST``) is for a server that enforces a strict sliding window: the
-    bucket then holds ``burst`` tokens and refills at ``(capacity - burst) / window_seconds``, so
-    no window of that length is ever granted more than ``capacity`` (burst + refill). The default
-    (None) is the full bucket the issue asks for, 200 + 20·T over any T seconds, which a strict
-    sliding window answers with 429s for up to one window after an idle seller starts.
+    ``burst`` (``RATE_LIMIT_BURST``, 20 in settings) is for a server that enforces a strict
+    sliding window: the bucket then holds ``burst`` tokens and refills at
+    ``(capacity - burst) / window_seconds``, so no window of that length is ever granted more
+    than ``capacity`` (burst + refill). None (``RATE_LIMIT_BURST=0``) is the full bucket,
+    200 + 20·T over any T seconds, which a strict sliding window answers with 429s for up to one
+    window after an idle seller starts (docs/RATE_LIMITING.md).
     """
 
     capacity: int = 200
