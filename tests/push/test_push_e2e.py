@@ -253,14 +253,28 @@ def test_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice(push_wo
     pairs = [connect_seller(control, products=60, seed=40 + i, name=f"Crash {i}") for i in range(3)]
     users = [u for _, u in pairs]
     started = time.time()
-    _edit_in_parallel(users, 80, seed=3)
-    deadline = time.monotonic() + 20
+    # Edits keep coming while the worker is killed: waiting for them all first let a fast worker
+    # finish every batch before the test looked for one in flight.
+    edit_errors: list[BaseException] = []
+
+    def edit() -> None:
+        try:
+            _edit_in_parallel(users, 80, seed=3)
+        except BaseException as exc:  # raised in the test's thread below
+            edit_errors.append(exc)
+
+    editing = threading.Thread(target=edit)
+    editing.start()
+    deadline = time.monotonic() + 30
     while not SyncOperation.objects.filter(seller__in=users, state=OperationState.RUNNING).exclude(
             cardtrader_job_uuid="").exists():
         assert time.monotonic() < deadline, "no batch was ever in flight"
-        time.sleep(0.05)
+        time.sleep(0.02)
     push_workers.kill(first)
     assert SyncOperation.objects.filter(seller__in=users, state=OperationState.RUNNING).exists()
+    editing.join()
+    if edit_errors:
+        raise edit_errors[0]
     control.set_config(job_pending_seconds=0.2, job_running_seconds=0.2)
     push_workers.start()
     recovered = sweep_push(grace_seconds=0.0)
