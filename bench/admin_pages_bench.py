@@ -17,7 +17,9 @@ Run:  .venv/bin/python bench/admin_pages_bench.py [--items 1000000] [--operation
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
+import platform
 import statistics
 import sys
 import time
@@ -171,6 +173,10 @@ def pages(seller: uuid.UUID, op_pk: int, item_pk: int, op_g: int, product: int) 
     ]
 
 
+def _load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def _md5(text: str) -> str:
     import hashlib
 
@@ -197,6 +203,8 @@ def main() -> int:
     args = parser.parse_args()
 
     db_name = f"brx_admin_bench_{os.getpid()}"
+    print(f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} cores, "
+          f"{platform.platform()}, Python {platform.python_version()}; load average {_load()} at start")
     _create_db(db_name)
     try:
         _setup_django(db_name)
@@ -233,7 +241,7 @@ def main() -> int:
             print(f"{label:40} {ms:9.1f} {queries:8d} {status:7d}{flag}")
 
         print("\nbaseline: Django's defaults the console turns off (same run, same data)")
-        print(f"{'page':40} {'console':>9} {'defaults':>9}")
+        print(f"{'page':40} {'console':>9} {'defaults':>9} {'ratio':>6}")
         op_admin = admin.site._registry[SyncOperation]
         item_admin = admin.site._registry[InventoryItem]
         hook_admin = admin.site._registry[WebhookEvent]
@@ -253,8 +261,8 @@ def main() -> int:
             finally:
                 model_admin.show_full_result_count = False
                 model_admin.date_hierarchy = None
-            print(f"{label:40} {console:9.1f} {default:9.1f}")
-        print(f"\nworst console page: {worst:.1f} ms")
+            print(f"{label:40} {console:9.1f} {default:9.1f} {default / console:5.1f}x")
+        print(f"\nworst console page: {worst:.1f} ms; load average {_load()} at the end")
         print("reproduce: .venv/bin/python bench/admin_pages_bench.py " + " ".join(sys.argv[1:]))
         return 0 if worst < 300 else 1
     finally:

@@ -191,7 +191,10 @@ class WebhookEventAdmin(ReadOnlyRecordAdmin):
     list_select_related = ("seller",)
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # facet counts are one COUNT per filter choice
-    ordering = ("-received_at",)
+    # Newest first by id: ids are assigned at insert like received_at, and the primary key serves
+    # the order (``-received_at`` plus Django's ``-pk`` tie-breaker had no index: a sort of the
+    # whole inbox per page, 125 ms at 100,000 deliveries). The date filter still uses received_at.
+    ordering = ("-pk",)
     actions = ("reapply_selected",)
     exclude = ("payload",)
     readonly_fields = ("payload_view",)
