@@ -42,6 +42,7 @@ from django.db import connection, transaction
 from django.db.models import Case, F, JSONField, Q, Value, When
 from django.utils import timezone
 
+from brxsync import features
 from inventory.models import InventoryItem, ItemSyncState, SyncSettings
 from inventory.properties import editable_view
 from ratelimit.exceptions import CircuitOpen, LimiterUnavailable, RateLimitWait
@@ -470,34 +471,66 @@ class PushRun:
                         priority=Priority.HIGH, max_wait=self.send_max_wait,
                     )
                 self.report.requests += 1
-            except LIMITER_EXCEPTIONS as exc:
-                SyncOperation.objects.filter(pk__in=_ids(op for g in chunk for op in g.ops)).update(
-                    attempts=F("attempts") - 1)
-                raise Stop(_limiter_wait(exc), str(exc)) from exc
-            except ct.AuthError as exc:
-                self.report.requests += 1
-                for g in chunk:
-                    _retry(g, "auth_error", str(exc), delay=300.0, count=False)
-                raise Stop(300.0, str(exc)) from exc
-            except ct.ValidationError as exc:
-                self.report.requests += 1
-                for g in chunk:
-                    _fail(g, exc.error_code or "validation_error", str(exc), exc.field_errors)
-                    self.report.failed += len(g.ops)
-                continue
-            except ct.RateLimited as exc:
-                self.report.requests += 1
-                for g in chunk:
-                    _retry(g, "rate_limited", str(exc), delay=exc.retry_after * random.uniform(1.0, 1.5))
-                raise Stop(exc.retry_after, str(exc)) from exc
-            except ct.CardTraderError as exc:  # 5xx, timeouts, HTML pages: idempotent, so re-send later
-                self.report.requests += 1
-                for g in chunk:
-                    _retry(g, type(exc).__name__.lower(), str(exc))
-                    self.report.retried += len(g.ops)
+            except (*LIMITER_EXCEPTIONS, ct.CardTraderError) as exc:
+                self._write_failed(exc, chunk)
                 continue
             _mark_sent(uuid, chunk)
             yield uuid, chunk
+
+    def _write_failed(self, exc: Exception, chunk: list[Group]) -> None:
+        """Land a failed absolute write (bulk or one item): these are idempotent, so anything but a
+        refusal is sent again later. Raises ``Stop`` when the whole run must wait."""
+        ops = [op for g in chunk for op in g.ops]
+        if isinstance(exc, LIMITER_EXCEPTIONS):  # nothing was sent: the attempt does not count
+            SyncOperation.objects.filter(pk__in=_ids(ops)).update(attempts=F("attempts") - 1)
+            raise Stop(_limiter_wait(exc), str(exc)) from exc
+        self.report.requests += 1
+        if isinstance(exc, ct.AuthError):
+            for g in chunk:
+                _retry(g, "auth_error", str(exc), delay=300.0, count=False)
+            raise Stop(300.0, str(exc)) from exc
+        if isinstance(exc, ct.ValidationError):
+            for g in chunk:
+                _fail(g, exc.error_code or "validation_error", str(exc), exc.field_errors)
+            self.report.failed += len(ops)
+            return
+        if isinstance(exc, ct.RateLimited):
+            for g in chunk:
+                _retry(g, "rate_limited", str(exc), delay=exc.retry_after * random.uniform(1.0, 1.5))
+            raise Stop(exc.retry_after, str(exc)) from exc
+        for g in chunk:  # 5xx, timeouts, HTML pages
+            _retry(g, type(exc).__name__.lower(), str(exc))
+        self.report.retried += len(ops)
+
+    def _send_single(self, kind: str, groups: list[Group]) -> None:
+        """The ``batch_updates`` kill switch: one ``PUT`` / ``DELETE /products/:id`` per item,
+        for when CardTrader's bulk jobs misbehave. Twenty times the requests, same outcomes."""
+        for g in groups:
+            snap = g.item
+            assert snap is not None
+            _count_attempt([g], kind)
+            try:
+                if kind == "bulk_destroy":
+                    res = self.client.delete_product(snap.product_id, priority=Priority.HIGH,
+                                                     max_wait=self.send_max_wait)
+                else:
+                    res = self.client.update_product(snap.product_id, update_body(snap, g.update_fields), strict=True,
+                                                     priority=Priority.HIGH, max_wait=self.send_max_wait)
+                self.report.requests += 1
+            except ct.NotFound as exc:
+                self.report.requests += 1
+                if kind == "bulk_destroy":
+                    _succeed(g, {"result": "not_found", "single": True})
+                    self.report.succeeded += len(g.ops)
+                else:
+                    _fail(g, "not_found", f"CardTrader rejected the change: {exc}")
+                    self.report.failed += len(g.ops)
+                continue
+            except (*LIMITER_EXCEPTIONS, ct.CardTraderError) as exc:
+                self._write_failed(exc, [g])
+                continue
+            _succeed(g, {"result": "ok", "single": True, "warnings": res.warnings})
+            self.report.succeeded += len(g.ops)
 
     def _land_job(self, job: Any, chunk: list[Group], kind: str) -> None:
         by_index = {r.index: r for r in job.results}
@@ -706,8 +739,11 @@ class PushRun:
         for uuid, chunk in resume.items():
             kind = "bulk_destroy" if chunk[0].delete else "bulk_update"
             self.inflight.append((uuid, chunk, kind, now))
+        batched = features.enabled("batch_updates")
         for kind, todo in (("bulk_destroy", deletes), ("bulk_update", updates)):
-            if todo:
+            if todo and not batched:
+                self._send_single(kind, todo)
+            elif todo:
                 for uuid, chunk in self._send_bulk(kind, todo):
                     self.inflight.append((uuid, chunk, kind, time.monotonic()))
                     self.poll(wait=False)
