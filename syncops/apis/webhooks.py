@@ -21,8 +21,8 @@ def _too_large(limit: int) -> HttpResponse:
 
 def _answer(response: HttpResponse, result: str, reason: str = "") -> HttpResponse:
     """Every answer goes through here: tag it with its outcome for the metrics middleware (no
-    re-parsing the JSON) and count it in today's outcomes the dashboard reads (rejections store
-    no row, so this is where they are seen)."""
+    re-parsing the JSON) and count it for the dashboard's day (rejections and duplicates store no
+    row, so this is where they are seen; accepted ones are rows and cost nothing here)."""
     response.webhook_outcome = (result, reason)
     webhook_outcome_count(result, reason)
     return response

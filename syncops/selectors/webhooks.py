@@ -106,21 +106,17 @@ def outcomes_key(day: date) -> str:
 
 
 def webhook_outcomes(*, day: date) -> dict[str, Any]:
-    """What the endpoint answered on ``day`` (UTC): ``accepted`` (stored), ``duplicate`` (already
-    stored: 200, no row) and ``rejected`` by error code (``invalid_signature``, ``malformed_json``,
-    ``invalid_delivery``, ``payload_too_large``, ``not_found``, ``seller_disconnected``, …; no row
-    by design), with ``rejected_total``. One HGETALL; raises if Redis is unreachable."""
+    """The endpoint's answers on ``day`` (UTC) that stored no row: ``duplicate`` (already stored:
+    200, no effect) and ``rejected`` by error code (``invalid_signature``, ``malformed_json``,
+    ``invalid_delivery``, ``payload_too_large``, ``not_found``, ``seller_disconnected``, …), with
+    ``rejected_total``. Accepted deliveries are rows: ``deliveries_by_state``. One HGETALL;
+    raises if Redis is unreachable."""
     from django_redis import get_redis_connection
 
     raw = get_redis_connection("default").hgetall(outcomes_key(day))
     counts = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
     rejected = {field.split(":", 1)[1]: n for field, n in sorted(counts.items()) if field.startswith("rejected:")}
-    return {
-        "accepted": counts.get("accepted", 0),
-        "duplicate": counts.get("duplicate", 0),
-        "rejected": rejected,
-        "rejected_total": sum(rejected.values()),
-    }
+    return {"duplicate": counts.get("duplicate", 0), "rejected": rejected, "rejected_total": sum(rejected.values())}
 
 
 def deliveries_by_state(*, since: datetime) -> dict[str, int]:

@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY
 
 from syncops.models import WebhookEvent, WebhookState
 from syncops.selectors import dashboard
-from syncops.selectors.webhooks import outcomes_key, utc_midnight, webhook_outcomes
+from syncops.selectors.webhooks import deliveries_by_state, outcomes_key, utc_midnight, webhook_outcomes
 from syncops.services import webhooks as inbox
 from tests.webhooks import builders
 from tests.webhooks.conftest import make_shop
@@ -75,7 +75,6 @@ def send_a_mixed_day(client: Client) -> dict[str, int]:
 
 
 EXPECTED = {
-    "accepted": 1,
     "duplicate": 1,
     "rejected": {"invalid_delivery": 1, "invalid_signature": 2, "malformed_json": 1, "not_found": 1,
                  "payload_too_large": 1, "seller_disconnected": 1},
@@ -85,13 +84,14 @@ EXPECTED = {
 
 def test_bad_deliveries_change_the_selector_and_the_prometheus_counter_alike(client, own_counts):
     today = utc_midnight().date()
-    assert webhook_outcomes(day=today) == {"accepted": 0, "duplicate": 0, "rejected": {}, "rejected_total": 0}
+    assert webhook_outcomes(day=today) == {"duplicate": 0, "rejected": {}, "rejected_total": 0}
     before = {reason: prometheus("rejected", reason) for reason in EXPECTED["rejected"]}
     before_ok = (prometheus("accepted"), prometheus("duplicate"))
 
     send_a_mixed_day(client)
 
     assert webhook_outcomes(day=today) == EXPECTED
+    assert deliveries_by_state(since=utc_midnight())[WebhookState.RECEIVED] == 1, "the accepted one is a row"
     # Both counts are fed from the one place the view classifies its answer.
     assert {reason: prometheus("rejected", reason) - before[reason] for reason in before} == EXPECTED["rejected"]
     assert (prometheus("accepted") - before_ok[0], prometheus("duplicate") - before_ok[1]) == (1, 1)
@@ -107,7 +107,6 @@ def test_bad_deliveries_show_on_the_dashboard_page_and_its_refresh(client, staff
     WebhookEvent.objects.filter(seller=shop.user).update(state=WebhookState.APPLIED, applied_at=timezone.now())
 
     page = staff_client.get(reverse("admin:index")).content.decode()
-    assert 'data-dash="webhook_answers_today.accepted">1<' in page
     assert 'data-dash="webhook_answers_today.duplicate">1<' in page
     assert 'data-dash="webhook_answers_today.rejected_total">7<' in page
     for cause, n in EXPECTED["rejected"].items():
@@ -130,15 +129,20 @@ def test_a_count_lands_on_its_own_utc_day(own_counts):
 
 def test_redis_down_never_fails_a_delivery_and_the_dashboard_keeps_the_stored_figures(
         client, staff_client, settings, monkeypatch):
-    """The counts' Redis unreachable (a port where nothing listens): the delivery is still stored
-    and answered 200, counting pauses, and the dashboard reports the one missing source."""
+    """The counts' Redis unreachable (a port where nothing listens): an accepted delivery never
+    touches it (it is a row), a refused one is still answered, counting pauses, and the dashboard
+    reports the one missing source."""
     monkeypatch.setattr(inbox, "_outcomes_down_until", 0.0)
     settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}}
     shop = make_shop()
+    url = f"/api/v1/webhooks/cardtrader/{shop.settings.webhook_id}/"
     body, sig = builders.signed(paid(1), shop.secret)
-    assert post(client, f"/api/v1/webhooks/cardtrader/{shop.settings.webhook_id}/", body, sig) == 200
+    assert post(client, url, body, sig) == 200
     assert WebhookEvent.objects.filter(seller=shop.user).count() == 1
+    assert inbox._outcomes_down_until == 0.0, "the accepted path made no Redis call"
+    assert post(client, url, body, "bad-signature") == 401
     assert inbox._outcomes_down_until > 0, "counting paused after the failure"
+    assert post(client, url, body, "bad-signature") == 401, "and the next refusal does not wait on Redis"
 
     snap = dashboard.dashboard_snapshot()
     assert snap["webhook_answers_today"] is None and "webhook_answers_today" in snap["errors"]
