@@ -2,7 +2,7 @@
 
 Two breakers guard each request: the seller's (its token revoked, or CardTrader failing for that
 seller's data) and one shared by everyone (CardTrader itself down or unreachable). Their state
-lives in Redis hashes and every transition happens inside a Lua script (``lua/lib.lua``), so
+lives in Redis (packed strings) and every transition happens inside a Lua script (``lua/lib.lua``), so
 workers on many machines agree on it.
 """
 from __future__ import annotations

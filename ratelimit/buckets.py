@@ -103,10 +103,13 @@ class Keys:
             raise ValueError("key prefix must be non-empty and free of hash-tag braces")
 
     def bucket(self, seller_id: str) -> str:
-        return f"{self.prefix}:{{{seller_id}}}:bucket"
+        """Both buckets and the factor, packed (``lua/lib.lua``). Not ``:bucket``: that name held
+        the earlier hash layout, and a GET on one of those would be a WRONGTYPE error."""
+        return f"{self.prefix}:{{{seller_id}}}:tokens"
 
     def breaker(self, seller_id: str) -> str:
-        return f"{self.prefix}:{{{seller_id}}}:breaker"
+        """Packed breaker state (``lua/lib.lua``); ``:breaker`` held the earlier hash layout."""
+        return f"{self.prefix}:{{{seller_id}}}:cb"
 
     def rate_limited(self, seller_id: str) -> str:
         return f"{self.prefix}:{{{seller_id}}}:429"
@@ -116,7 +119,7 @@ class Keys:
         return f"{self.prefix}:{{{seller_id}}}:waits"
 
     def shared_breaker(self) -> str:
-        return f"{self.prefix}:{{{SHARED_TAG}}}:shared-breaker"
+        return f"{self.prefix}:{{{SHARED_TAG}}}:shared-cb"
 
     def open_breakers(self) -> str:
         """Sorted set of breakers that left CLOSED (member: seller id or SHARED_TAG), for beat/admin."""

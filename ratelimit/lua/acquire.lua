@@ -1,6 +1,6 @@
 -- One decision for one seller, atomically: seller breaker admission, then the global bucket (and
 -- the jobs bucket for /jobs requests, both or neither), under the seller's adaptive factor.
--- KEYS[1] seller bucket hash, KEYS[2] seller breaker hash, KEYS[3] seller waits-per-minute hash
+-- KEYS[1] seller bucket (packed string), KEYS[2] seller breaker (packed string), KEYS[3] seller waits-per-minute hash
 -- (same {seller} hash tag).
 -- ARGV[1] cost, ARGV[2] reserved share (0 for high priority), ARGV[3] 1 for the jobs bucket.
 -- Returns {code, wait_us, tokens_left, factor, probe}: code 1 granted, 0 wait, -1 seller breaker
@@ -16,17 +16,22 @@ local now = now_us()
 
 local b = nil
 local admit = 0
+local raw
 if FL.breakers == 1 then
-  b = cb_load(KEYS[2])
+  local both = redis.call('MGET', KEYS[1], KEYS[2])
+  raw = both[1]
+  b = cb_parse(both[2])
   cb_advance(b, now, cfg)
   admit = cb_check(b, now, cfg)
   if admit < 0 then
     cb_save(KEYS[2], b, cfg)
     return {-1, -admit, 0, 0, 0}
   end
+else
+  raw = redis.call('GET', KEYS[1])
 end
 
-local k = bk_load(KEYS[1], now, c)
+local k = bk_parse(raw, now, c)
 local cap = c.capacity * k.f
 local need = cost + share * cap
 if cost > (1 - share) * c.capacity or (jobs and cost > c.jcap) then

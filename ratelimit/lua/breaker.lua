@@ -1,5 +1,5 @@
 -- One breaker on its own (the shared CardTrader breaker, or any breaker for beat / admin).
--- KEYS[1] breaker hash. ARGV[1] op: admit | record | release | tick | reset; ARGV[2] kind for
+-- KEYS[1] breaker (packed string). ARGV[1] op: admit | record | release | tick | reset; ARGV[2] kind for
 -- record (s/f/n).
 -- Returns {allowed or transition, retry_us, state fields...}.
 local op = ARGV[1]

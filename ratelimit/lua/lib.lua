@@ -1,7 +1,8 @@
 -- Shared helpers, prepended to every script (scripts.py). Times are integer microseconds from
 -- the Redis server's TIME, so every worker on every machine shares one clock.
--- Numbers are written with %.17g: Redis would otherwise format them with %.14g and a
--- microsecond timestamp (16 digits) would lose precision.
+-- State is packed as doubles (exact); numbers that travel as text are written with %.17g: Redis
+-- would otherwise format them with %.14g and a microsecond timestamp (16 digits) would lose
+-- precision.
 
 local function now_us()
   local t = redis.call('TIME')
@@ -17,20 +18,27 @@ local function micro(x)
   return math.floor(x * 1000000 + 0.5)
 end
 
--- Circuit breaker state lives in one hash: st (C/O/H), f (consecutive failures), lf (last
--- failure), s (successes while half-open), o (opened at), since (first left CLOSED),
--- p (probes in flight), pt (last probe admitted). A missing hash is a healthy CLOSED breaker.
+-- Circuit breaker state is one string packed with struct ('<c1ddddddd'): st (C/O/H), f
+-- (consecutive failures), lf (last failure), s (successes while half-open), o (opened at), since
+-- (first left CLOSED), p (probes in flight), pt (last probe admitted). A missing key is a healthy
+-- CLOSED breaker. Strings, not hashes, so that acquire reads a seller's breaker and bucket with
+-- one MGET and writes each with one SET ... PX (value and expiry together).
 -- Breaker and bucket configuration (the CB and BK tables) and the feature flags (FL: adaptive,
 -- breakers, 1 on / 0 off) are written into the script source by scripts.py, one script per
 -- configuration: nothing constant travels with each call.
 
+local CB_FORMAT = '<c1ddddddd'
+
+local function cb_parse(raw)
+  if not raw then
+    return {st = 'C', f = 0, lf = 0, s = 0, o = 0, since = 0, p = 0, pt = 0, exists = false, dirty = false}
+  end
+  local st, f, lf, s, o, since, p, pt = struct.unpack(CB_FORMAT, raw)
+  return {st = st, f = f, lf = lf, s = s, o = o, since = since, p = p, pt = pt, exists = true, dirty = false}
+end
+
 local function cb_load(key)
-  local v = redis.call('HMGET', key, 'st', 'f', 'lf', 's', 'o', 'since', 'p', 'pt')
-  return {
-    st = v[1] or 'C', f = tonumber(v[2]) or 0, lf = tonumber(v[3]) or 0, s = tonumber(v[4]) or 0,
-    o = tonumber(v[5]) or 0, since = tonumber(v[6]) or 0, p = tonumber(v[7]) or 0, pt = tonumber(v[8]) or 0,
-    exists = v[1] ~= false and v[1] ~= nil, dirty = false,
-  }
+  return cb_parse(redis.call('GET', key))
 end
 
 local function cb_save(key, b, cfg)
@@ -39,13 +47,9 @@ local function cb_save(key, b, cfg)
     if b.exists then redis.call('DEL', key) end
     return
   end
-  redis.call('HSET', key, 'st', b.st, 'f', b.f, 'lf', fmt(b.lf), 's', b.s, 'o', fmt(b.o),
-    'since', fmt(b.since), 'p', b.p, 'pt', fmt(b.pt))
-  if b.st == 'C' then
-    redis.call('PEXPIRE', key, math.ceil(cfg.failure_window_us / 1000))
-  else
-    redis.call('PEXPIRE', key, cfg.ttl_ms)
-  end
+  local ttl = cfg.ttl_ms
+  if b.st == 'C' then ttl = math.ceil(cfg.failure_window_us / 1000) end
+  redis.call('SET', key, struct.pack(CB_FORMAT, b.st, b.f, b.lf, b.s, b.o, b.since, b.p, b.pt), 'PX', ttl)
 end
 
 -- Transitions that only depend on time: OPEN -> HALF_OPEN once the open period has passed,
@@ -108,62 +112,42 @@ local function cb_reply(b)
   return {b.st, b.f, b.s, b.p, fmt(b.o), fmt(b.since)}
 end
 
--- The seller's buckets and adaptive factor share one hash: t/ts (global tokens, last settle),
--- jt/jts (jobs bucket, absent when full), f (adaptive factor, absent at 1), lc (last cut). A
--- missing hash is a full bucket at factor 1.
+-- The seller's buckets and adaptive factor are one string of six doubles (struct.pack '<dddddd':
+-- t global tokens, ts last settle (µs), jt jobs tokens, jts its settle, f factor, lc last cut).
+-- A missing key is a full bucket at factor 1. One GET to load and one SET ... PX to save (value
+-- and expiry together) is two redis.calls where a hash took three or four (HMGET, HSET, PEXPIRE,
+-- HDEL), and a double round-trips exactly (no number formatting).
 
-local function bk_load(key, now, c)
-  local v = redis.call('HMGET', key, 't', 'ts', 'jt', 'jts', 'f', 'lc')
-  -- adaptive_rate_limiting off: the nominal budget, whatever factor is stored (the next save drops it)
-  local f = FL.adaptive == 1 and tonumber(v[5]) or 1
-  local k = {f = f, lc = tonumber(v[6]) or 0, has_f = v[5] ~= false, has_j = v[3] ~= false, lc_dirty = false}
-  -- Refill at the factor in force since the last settle (recovery only raises it, so this never
-  -- over-grants), then let the factor recover for the elapsed time.
-  local ts = tonumber(v[2]) or now
-  local t = tonumber(v[1]) or c.capacity
-  k.t = math.min(c.capacity * f, t + math.max(0, now - ts) * c.rate * f)
-  local jts = tonumber(v[4]) or now
-  local jt = tonumber(v[3]) or c.jcap
-  k.jt = math.min(c.jcap, jt + math.max(0, now - jts) * c.jrate * f)
-  -- a missing jts (full jobs bucket, dropped) must not count as "settled now"
-  local last = math.max(tonumber(v[2]) or 0, tonumber(v[4]) or 0)
-  if v[5] and FL.adaptive == 1 then
-    -- the factor's own clock is the latest settle (ts is written on every update; f with it)
-    k.f = math.min(1, f + math.max(0, now - last) * c.inc)
+local function bk_parse(s, now, c)
+  if not s then
+    return {t = c.capacity, jt = c.jcap, f = 1, lc = 0}
   end
-  return k
+  local t, ts, jt, jts, f, lc = struct.unpack('<dddddd', s)
+  -- adaptive_rate_limiting off: the nominal budget, whatever factor is stored (the next save drops it)
+  if FL.adaptive == 0 then f = 1 end
+  -- Refill at the factor in force since the last settle (recovery only raises it, so this never
+  -- over-grants), then let the factor recover for the time since the latest settle.
+  return {
+    t = math.min(c.capacity * f, t + math.max(0, now - ts) * c.rate * f),
+    jt = math.min(c.jcap, jt + math.max(0, now - jts) * c.jrate * f),
+    f = math.min(1, f + math.max(0, now - math.max(ts, jts)) * c.inc),
+    lc = lc,
+  }
 end
 
--- Only what differs from a fresh key is written (the common grant writes t and ts alone): a full
--- jobs bucket and a factor of 1 are what missing fields mean, so they are dropped, not stored;
--- lc only changes on a cut (record.lua sets lc_dirty).
+local function bk_load(key, now, c)
+  return bk_parse(redis.call('GET', key), now, c)
+end
+
+-- Both buckets are settled to now. Expire once the state is indistinguishable from a missing key
+-- (full buckets, factor 1), so an idle seller costs nothing; refill is bounded below by the
+-- current factor.
 local function bk_save(key, k, now, c)
-  local nowf = fmt(now)
-  local set = {'t', fmt(k.t), 'ts', nowf}
-  local drop = {}
-  if k.jt < c.jcap then
-    set[#set + 1] = 'jt'; set[#set + 1] = fmt(k.jt); set[#set + 1] = 'jts'; set[#set + 1] = nowf
-  elseif k.has_j then
-    drop[#drop + 1] = 'jt'; drop[#drop + 1] = 'jts'
-  end
-  if k.f < 1 then
-    set[#set + 1] = 'f'; set[#set + 1] = fmt(k.f)
-  elseif k.has_f then
-    drop[#drop + 1] = 'f'
-  end
-  if k.lc_dirty then
-    set[#set + 1] = 'lc'; set[#set + 1] = fmt(k.lc)
-  end
-  redis.call('HSET', key, unpack(set))
-  if #drop > 0 then redis.call('HDEL', key, unpack(drop)) end
-  -- Expire once the state is indistinguishable from a fresh key (full buckets, factor 1), so an
-  -- idle seller costs nothing; refill is bounded below by the current factor.
-  local rate_now = c.rate * k.f
-  local jrate_now = c.jrate * k.f
-  local fill = math.max((c.capacity - k.t) / rate_now, (c.jcap - k.jt) / jrate_now)
+  local fill = math.max((c.capacity - k.t) / (c.rate * k.f), (c.jcap - k.jt) / (c.jrate * k.f))
   local recover = 0
   if c.inc > 0 then recover = (1 - k.f) / c.inc end
-  redis.call('PEXPIRE', key, math.ceil((fill + recover) / 1000) + 1000)
+  redis.call('SET', key, struct.pack('<dddddd', k.t, now, k.jt, now, k.f, k.lc), 'PX',
+    math.ceil((fill + recover) / 1000) + 1000)
 end
 
 -- Events per minute in a hash (field: minute number, value: count) for "in the last hour"

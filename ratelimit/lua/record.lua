@@ -1,6 +1,6 @@
 -- How a request ended, for one seller, atomically: the adaptive factor (a 429 cuts it and drains
 -- the bucket that was hit) and the seller's breaker.
--- KEYS[1] seller bucket hash, KEYS[2] seller breaker hash, KEYS[3] seller 429-per-minute hash.
+-- KEYS[1] seller bucket (packed string), KEYS[2] seller breaker (packed string), KEYS[3] seller 429-per-minute hash.
 -- ARGV[1] breaker kind (s/f/n), ARGV[2] '1' when CardTrader answered 429, ARGV[3] 'g' or 'j'.
 -- Returns {transition, breaker state, factor, cut (1 when this call cut the factor)}.
 -- With the adaptive_rate_limiting flag off (FL.adaptive 0) a 429 is only counted.
@@ -24,7 +24,6 @@ if limited then
     if now - k.lc >= cooldown then
       k.f = math.max(floor, k.f * cut_by)
       k.lc = now
-      k.lc_dirty = true
       cut = 1
     end
     -- CardTrader says the window is full: whatever we believed was left is not.

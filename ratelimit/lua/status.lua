@@ -1,6 +1,6 @@
 -- Read-only view of one seller for admin and the API: buckets settled to now, factor, 429s and
 -- waits in the last hour, breaker with time-based transitions applied (not written).
--- KEYS[1] bucket hash, KEYS[2] breaker hash, KEYS[3] 429 hash, KEYS[4] waits hash.
+-- KEYS[1] bucket (packed string), KEYS[2] breaker (packed string), KEYS[3] 429 hash, KEYS[4] waits hash.
 local c = BK
 local cfg = CB
 local now = now_us()
