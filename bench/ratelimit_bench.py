@@ -6,7 +6,14 @@ the `limits` library's moving-window limiter on the same Redis in the same run.
 Both sides use 1,000 sellers with the 200 / 10 s budget, round-robin, so almost every decision is
 a grant (the common case) and each key sees the real read-modify-write. One decision meters one
 CardTrader request; a pushed batch is one request (bulk_update of PUSH_BATCH_SIZE = 100 items is
-one token), so items/s covered = decisions/s × batch size.
+one token), so items/s covered = decisions/s × batch size. The bucket is the production one
+(``BucketConfig.from_settings()``: RATE_LIMIT_BURST 20, 18/s), which each seller's share of the
+calls stays under, so every call is a grant.
+
+``RedisGuard.decide`` sends its EVALSHA on ``ratelimit.scripts.Runner``'s own connections;
+``limits`` goes through redis-py's ``execute_command``. The last row is our decision through
+redis-py's path too, so the table shows how much of the difference is the client path and how
+much the script.
 """
 from __future__ import annotations
 
@@ -69,6 +76,11 @@ def main() -> None:
     run = uuid.uuid4().hex[:8]
     prefix = f"bench-rl-{run}"
     guard = RedisGuard(limiter_client(), prefix=prefix, buckets=BucketConfig.from_settings(), shared_cache_seconds=1.0)
+    # the same decision sent through redis-py's generic command path (``Runner`` not lean), to show
+    # what the client side costs next to the script itself
+    generic = RedisGuard(limiter_client(), prefix=f"{prefix}-g", buckets=BucketConfig.from_settings(),
+                         shared_cache_seconds=1.0)
+    generic._run._lean = False
     storage = RedisStorage(settings.REDIS_URL, key_prefix=f"bench-limits-{run}")
     moving = MovingWindowRateLimiter(storage)
     item = RateLimitItemPerSecond(settings.RATE_LIMIT_REQUESTS, int(settings.RATE_LIMIT_WINDOW_SECONDS))
@@ -78,6 +90,9 @@ def main() -> None:
 
     def ours(i: int) -> None:
         granted["ours"] += guard.decide(seller_id=sellers[i % SELLERS], priority=Priority.HIGH).granted
+
+    def ours_generic(i: int) -> None:
+        generic.decide(seller_id=sellers[i % SELLERS], priority=Priority.HIGH)
 
     def ours_record(i: int) -> None:
         guard.record(seller_id=sellers[i % SELLERS], outcome=Outcome.OK)
@@ -92,16 +107,18 @@ def main() -> None:
             "limits MovingWindowRateLimiter.hit": theirs,
             "RedisGuard.decide (token bucket + breaker + factor)": ours,
             "RedisGuard.record(OK)": ours_record,
+            "RedisGuard.decide via redis-py execute_command": ours_generic,
         }, args.n)
     finally:
         client = redis.Redis.from_url(settings.REDIS_URL)
-        for pattern in (f"{prefix}:*", f"bench-limits-{run}*"):
+        for pattern in (f"{prefix}:*", f"{prefix}-g:*", f"bench-limits-{run}*"):
             for key in client.scan_iter(match=pattern, count=1000):
                 client.delete(key)
 
     base = results[1]["per_s"]
     print("command: DJANGO_SETTINGS_MODULE=brxsync.test_settings .venv/bin/python bench/ratelimit_bench.py "
           f"--n {args.n}")
+    print(f"load average {os.getloadavg()[0]:.1f} (2 shared cores: compare within a run)")
     print(f"{'':55} {'decisions/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'vs limits':>10}")
     for r in results:
         print(f"{r['name']:55} {r['per_s']:12,.0f} {r['p50_ms']:8.3f} {r['p99_ms']:8.3f} {r['per_s'] / base:9.2f}x")
