@@ -207,6 +207,26 @@ def fixed_rate(port: int, make_call, rate: float, seconds: float, workers: int =
     return lat, sent_at
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """utime + stime of every live process in process group ``pgid`` (gunicorn's master and
+    workers, all threads): the server's CPU, whatever else the shared machine runs."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        if int(fields[2]) == pgid:  # pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICK
+
+
 def closed_loop(make_call, conns: int, seconds: float) -> float:
     stop = time.perf_counter() + seconds
     counter = iter(range(10**9))
@@ -308,8 +328,11 @@ def main() -> None:
         results = {}
         for name, fn in (("trivial GET /health/live", trivial), ("webhook POST", webhook)):
             lat, _ = fixed_rate(port, fn, args.rate, args.seconds)
+            cpu0, t0 = group_cpu_seconds(gunicorn.pid), time.perf_counter()
             rps = closed_loop(fn, args.conns, args.seconds)
-            results[name] = (lat, rps)
+            served = rps * (time.perf_counter() - t0)
+            cpu_ms = (group_cpu_seconds(gunicorn.pid) - cpu0) / max(served, 1) * 1000
+            results[name] = (lat, rps, cpu_ms, os.getloadavg()[0])
         with app.connection_for_write() as conn:
             conn.default_channel.queue_purge("high-priority")  # the backlog of phase 1–2, never applied
 
@@ -371,11 +394,15 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f}")
     print(f"gunicorn {' '.join(server)}, body {len(pool[0][0])} bytes")
-    print(f"{'endpoint':28} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s (closed loop)':>20}")
-    for name, (lat, rps) in results.items():
-        print(f"{name:28} {statistics.median(lat):8.2f} {pct(lat, 99):8.2f} {max(lat):8.2f} {rps:20.0f}")
-    t_rps, w_rps = results["trivial GET /health/live"][1], results["webhook POST"][1]
-    print(f"webhook throughput / trivial: {w_rps / t_rps:.2f}")
+    print(f"{'endpoint':28} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s (closed loop)':>20} "
+          f"{'server CPU ms/req':>18} {'load':>5}")
+    for name, (lat, rps, cpu_ms, load) in results.items():
+        print(f"{name:28} {statistics.median(lat):8.2f} {pct(lat, 99):8.2f} {max(lat):8.2f} {rps:20.0f} "
+              f"{cpu_ms:18.2f} {load:5.1f}")
+    trivial_r, webhook_r = results["trivial GET /health/live"], results["webhook POST"]
+    print(f"webhook throughput / trivial: {webhook_r[1] / trivial_r[1]:.2f}; "
+          f"CPU per request trivial / webhook: {trivial_r[2] / webhook_r[2]:.2f} "
+          "(the throughput ratio an otherwise idle machine would allow)")
     if e2e:
         print(f"end to end (stored → stock decremented, worker -c {args.worker_concurrency}, "
               f"DB pool {args.worker_db_pool}) at {args.rate:g} req/s: "

@@ -8,6 +8,7 @@ and only while the ``webhook_auto_apply`` feature flag is on (``auto_apply_enabl
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DataError, connection, transaction
-from django.db.models import Q
+from django.db.models import Field, Q
 from django.utils import timezone
 
 from brxsync import features
@@ -150,14 +151,39 @@ def _initial_state(delivery: Delivery, now: datetime) -> tuple[str, str]:
     return WebhookState.RECEIVED, ""
 
 
-def _columns(values: dict[str, Any]) -> tuple[list[str], list[Any], list[str]]:
-    """(quoted columns, db-ready params, SQL types) for a WebhookEvent row."""
-    fields = [WebhookEvent._meta.get_field(name) for name in values]
-    return (
-        [connection.ops.quote_name(f.column) for f in fields],
-        [f.get_db_prep_save(values[f.name], connection) for f in fields],
-        [f.cast_db_type(connection) for f in fields],
+@functools.lru_cache(maxsize=8)
+def _insert_statements(vendor: str, names: tuple[str, ...]) -> tuple[tuple[Field, ...], str, str, str]:
+    """(fields, guard SQL, plain insert SQL, guarded-insert SQL) for a WebhookEvent row with these
+    columns, composed once per process and database vendor.
+
+    Composing them (quoting, each field's cast type) cost ~1/3 of the endpoint's own Python time
+    per delivery when it was done per request (cProfile); only the parameters change.
+    """
+    qn = connection.ops.quote_name
+    fields = tuple(WebhookEvent._meta.get_field(name) for name in names)
+    columns = ", ".join(qn(f.column) for f in fields)
+    seller_meta = SyncSettings._meta
+    guard = (
+        f"SELECT 1 FROM {qn(seller_meta.db_table)} WHERE {qn(seller_meta.pk.column)} = %s "  # noqa: S608 - _meta
+        f"AND {qn('webhook_id')} = %s AND {qn('connection_state')} = %s "
+        f"AND {qn('token_encrypted')} <> '' AND {qn('shared_secret_encrypted')} = %s"
     )
+    event_table = qn(WebhookEvent._meta.db_table)
+    delivery_column = qn(WebhookEvent._meta.get_field("delivery_id").column)
+    plain = (
+        f"INSERT INTO {event_table} ({columns}) "  # noqa: S608 - names from _meta
+        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT ({delivery_column}) DO NOTHING RETURNING id"
+    )
+    if vendor != "postgresql":
+        return fields, guard, plain, ""
+    casts = ", ".join(f"CAST(%s AS {f.cast_db_type(connection)})" for f in fields)
+    guarded = (
+        f"WITH seller AS ({guard}), "  # noqa: S608 - names from _meta, values are parameters
+        f"ins AS (INSERT INTO {event_table} ({columns}) SELECT {casts} FROM seller "
+        f"ON CONFLICT ({delivery_column}) DO NOTHING RETURNING id) "
+        "SELECT EXISTS (SELECT 1 FROM seller), (SELECT id FROM ins)"
+    )
+    return fields, guard, plain, guarded
 
 
 def _guarded_insert(target: WebhookTarget, values: dict[str, Any]) -> tuple[bool, int | None]:
@@ -169,39 +195,20 @@ def _guarded_insert(target: WebhookTarget, values: dict[str, Any]) -> tuple[bool
     re-reads the seller), and two concurrent copies of a delivery race on the unique index:
     exactly one is stored. ``(True, None)`` is a duplicate.
     """
-    qn = connection.ops.quote_name
-    columns, params, types = _columns(values)
-    seller_meta = SyncSettings._meta
-    seller_param = seller_meta.pk.get_db_prep_value(target.seller_id, connection)
+    fields, guard, plain, guarded = _insert_statements(connection.vendor, tuple(values))
+    params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
+    seller_param = SyncSettings._meta.pk.get_db_prep_value(target.seller_id, connection)
     guard_params = [seller_param, target.webhook_id, ConnectionState.CONNECTED.value, target.secret_ciphertext]
-    guard = (
-        f"SELECT 1 FROM {qn(seller_meta.db_table)} WHERE {qn(seller_meta.pk.column)} = %s "  # noqa: S608 - _meta
-        f"AND {qn('webhook_id')} = %s AND {qn('connection_state')} = %s "
-        f"AND {qn('token_encrypted')} <> '' AND {qn('shared_secret_encrypted')} = %s"
-    )
-    event_table = qn(WebhookEvent._meta.db_table)
-    delivery_column = qn(WebhookEvent._meta.get_field("delivery_id").column)
-    if connection.vendor != "postgresql":  # the embedded SQLite run: no data-modifying CTEs
+    if not guarded:  # the embedded SQLite run: no data-modifying CTEs
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(guard, guard_params)
             if cursor.fetchone() is None:
                 return False, None
-            cursor.execute(
-                f"INSERT INTO {event_table} ({', '.join(columns)}) "  # noqa: S608 - names from _meta
-                f"VALUES ({', '.join(['%s'] * len(params))}) ON CONFLICT ({delivery_column}) DO NOTHING RETURNING id",
-                params,
-            )
+            cursor.execute(plain, params)
             row = cursor.fetchone()
         return True, row[0] if row else None
-    casts = ", ".join(f"CAST(%s AS {t})" for t in types)
-    sql = (
-        f"WITH seller AS ({guard}), "  # noqa: S608 - names from _meta, values are parameters
-        f"ins AS (INSERT INTO {event_table} ({', '.join(columns)}) SELECT {casts} FROM seller "
-        f"ON CONFLICT ({delivery_column}) DO NOTHING RETURNING id) "
-        "SELECT EXISTS (SELECT 1 FROM seller), (SELECT id FROM ins)"
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*guard_params, *params])
+        cursor.execute(guarded, [*guard_params, *params])
         held, event_id = cursor.fetchone()
     return bool(held), event_id
 
