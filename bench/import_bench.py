@@ -5,9 +5,11 @@ Figures, each measured in a FRESH process so peak RSS (ru_maxrss) belongs to tha
 - ``import``  the whole service path: ``import_run`` (streamed export through the metered client,
               producer thread, batched catalogue mapping, COPY + set-based upsert per 5,000-row
               chunk, removal anti-join). Wall time, products/s, peak RSS. Goals: < 10 s, < 250 MB.
-- ``write``   the DB-write stage alone on rows already in memory (``StageTables.load`` +
-              ``upsert_from_stage`` per chunk, inserting every row), next to the baseline: a plain
-              ``COPY`` of the same rows into a scratch table. Goal: write ≥ 1/3 of COPY's rate.
+- ``write``   the DB-write stage alone on rows already in memory (``ChunkWriter``: per 5,000-row
+              chunk COPY into a stage + the set-based upsert, inserting every row), with one
+              connection and with ``IMPORT_WRITERS`` (what the import uses), next to the baseline:
+              a plain ``COPY`` of the same rows into a scratch table, in the same process. Goal:
+              write ≥ 1/3 of COPY's rate.
 
 Uses the database ``brxsync_bench`` on the local PostgreSQL (created and migrated if missing), the
 MariaDB test catalogue (every sandbox blueprint mapped but every 7th), and a sandbox subprocess.
@@ -61,18 +63,18 @@ def child_import(op_id: int) -> dict:
 
 def child_write(api_base: str, token: str) -> dict:
     _setup_django()
+    from django.conf import settings
     from django.db import connection, transaction
-    from django.utils import timezone
 
     from inventory.models import User
     from syncops.cardtrader import CardTraderClient
     from syncops.services.stock_stage import (
         COPY_TYPES,
         STAGE_COLUMNS,
+        ChunkWriter,
         StageTables,
         export_row,
         map_rows,
-        upsert_from_stage,
     )
 
     with CardTraderClient(token=token, seller_id="bench", base_url=api_base, export_timeout=(5.0, 600.0)) as c:
@@ -93,16 +95,22 @@ def child_write(api_base: str, token: str) -> dict:
                 copy.write_row(r)
         copy_s = time.perf_counter() - started
         cur.execute("DROP TABLE bench_scratch")
-    seller = User.objects.create(username=f"bench-write-{uuid.uuid4().hex[:8]}")
-    started = time.perf_counter()
-    with StageTables(keep_rows=False) as stage:
-        for i in range(0, len(rows), 5000):
-            with transaction.atomic():
-                stage.load(rows[i:i + 5000])
-                upsert_from_stage(stage, seller.pk, timezone.now())
-        stage.finish_seen()
-    write_s = time.perf_counter() - started
-    return {"rows": len(rows), "copy_s": copy_s, "write_s": write_s, "rss_mb": _rss_mb()}
+    out = {"rows": len(rows), "copy_s": copy_s, "writers": settings.IMPORT_WRITERS}
+    for writers in sorted({1, settings.IMPORT_WRITERS}):  # one connection, and what the import uses
+        _fresh_items_table()
+        seller = User.objects.create(username=f"bench-write-{uuid.uuid4().hex[:8]}")
+        started = time.perf_counter()
+        with StageTables(keep_rows=False) as stage:
+            with ChunkWriter(stage, seller.pk, writers=writers) as writer:
+                for i in range(0, len(rows), 5000):
+                    writer.write(rows[i:i + 5000])
+                writer.finish()
+            stage.finish_seen()
+        out[f"write_s_{writers}"] = time.perf_counter() - started
+        assert writer.counts.inserted == len(rows), writer.counts
+    out["write_s"] = out[f"write_s_{settings.IMPORT_WRITERS}"]
+    out["rss_mb"] = _rss_mb()
+    return out
 
 
 def _download(api_base: str, token: str) -> tuple[float, int]:
@@ -205,7 +213,6 @@ def main() -> None:
             spy.wait(timeout=30)
         count = InventoryItem.objects.filter(seller=seller).count()
         seller.delete()
-        _fresh_items_table()
         write = _run_child("write", sandbox.api_base, acct.token, env=env, profile=args.profile)
     finally:
         stop_sandbox(sandbox)
@@ -219,7 +226,12 @@ def main() -> None:
     print(f"  import (whole path): {imp['state']}, {n:,} products, {count:,} rows, wall {imp['wall']:.2f}s, "
           f"{n / imp['wall']:,.0f} products/s, peak RSS {imp['rss_mb']:.0f} MB (goal < 10 s, < 250 MB)")
     w_rate, c_rate = write["rows"] / write["write_s"], write["rows"] / write["copy_s"]
-    print(f"  write stage alone (COPY to stage + upsert, 5,000/chunk): {write['write_s']:.2f}s = {w_rate:,.0f} rows/s")
+    if write["writers"] != 1:
+        one = write["rows"] / write["write_s_1"]
+        print(f"  write stage, one connection (COPY to stage + upsert, 5,000/chunk): {write['write_s_1']:.2f}s "
+              f"= {one:,.0f} rows/s = {one / c_rate:.2f} of COPY")
+    print(f"  write stage alone, IMPORT_WRITERS={write['writers']} (what the import uses): "
+          f"{write['write_s']:.2f}s = {w_rate:,.0f} rows/s")
     print(f"  baseline plain COPY into a scratch table:               {write['copy_s']:.2f}s = {c_rate:,.0f} rows/s")
     print(f"  write/COPY = {w_rate / c_rate:.2f} (goal >= 0.33)")
     print(f"  reproduce: .venv/bin/python bench/import_bench.py {shlex.join(sys.argv[1:])}".rstrip())

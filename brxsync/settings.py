@@ -216,6 +216,8 @@ PUSH_CLAIM_BATCHES = env.int("PUSH_CLAIM_BATCHES", default=5)
 # Later changes of an item wait this long at most for its uncertain increment to be settled.
 PUSH_UNCERTAIN_HOLD_SECONDS = env.float("PUSH_UNCERTAIN_HOLD_SECONDS", default=600.0)
 IMPORT_CHUNK_SIZE = env.int("IMPORT_CHUNK_SIZE", default=5000)
+# Connections writing an import's chunks side by side (PostgreSQL; 1 = inline). docs/IMPORT.md.
+IMPORT_WRITERS = env.int("IMPORT_WRITERS", default=2)
 SYNC_LEASE_SECONDS = env.float("SYNC_LEASE_SECONDS", default=120.0)
 RECONCILE_INTERVAL_SECONDS = env.int("RECONCILE_INTERVAL_SECONDS", default=6 * 3600)
 RECONCILE_SPREAD_SECONDS = env.int("RECONCILE_SPREAD_SECONDS", default=3600)

@@ -156,11 +156,16 @@ class InventoryItem(models.Model):
         indexes = [
             # The seed's (user, blueprint, external stock id) index.
             models.Index(fields=["seller", "blueprint_id", "product_id"], name="item_seller_bp_product_idx"),
-            models.Index(fields=["seller", "sync_state"], name="item_seller_state_idx"),
+            # Partial: what reads them looks for items that are NOT in sync (pending pushes,
+            # conflicts, removed on CardTrader), and an import of in-sync rows then maintains
+            # neither (docs/IMPORT.md). An in-sync listing reads the (seller, product_id) key.
+            models.Index(fields=["seller", "sync_state"], condition=~Q(sync_state="in_sync"),
+                         name="item_seller_state_idx"),
             models.Index(
                 fields=["seller"], condition=Q(print_id__isnull=True), name="item_unmapped_idx"
             ),
-            models.Index(fields=["seller", "-updated_at"], name="item_seller_updated_idx"),
+            models.Index(fields=["seller", "-updated_at"], condition=~Q(sync_state="in_sync"),
+                         name="item_seller_updated_idx"),
             # Staff search across all sellers (admin): by product or blueprint without a seller.
             models.Index(fields=["product_id"], name="item_product_idx"),
             models.Index(fields=["blueprint_id"], name="item_blueprint_idx"),

@@ -3,8 +3,9 @@
 ``import_start`` creates the operation and takes the seller's lease (``SyncBusy`` → 409 naming the
 running operation). ``import_run`` (the bulk-sync task) streams ``GET /products/export``, maps each
 chunk's blueprints, and per chunk of ``IMPORT_CHUNK_SIZE`` products, in one transaction: COPY into a
-temporary stage, one set-based upsert, remember the ids as seen, heartbeat with progress. After the
-last chunk (and only after a complete export) items CardTrader no longer lists are marked removed.
+temporary stage, one set-based upsert, heartbeat with progress (``ChunkWriter``: ``IMPORT_WRITERS``
+connections write chunks side by side). The ids are remembered as seen; after the last chunk (and
+only after a complete export) items CardTrader no longer lists are marked removed.
 
 Re-running is always safe: the upsert is keyed on (seller, product id) and skips unchanged rows,
 so a crash halfway leaves no duplicates and the next run (a re-delivered task, a retry, or a new
@@ -24,13 +25,12 @@ from inventory.models import InventoryItem, SyncSettings, SyncStatus, User
 from syncops.cardtrader import client_for_seller
 from syncops.models import OperationKind, SyncOperation
 from syncops.services.stock_stage import (
+    ChunkWriter,
     StageTables,
-    UpsertCounts,
     export_chunks,
     export_row,
     map_rows,
     mark_removed,
-    upsert_from_stage,
 )
 from syncops.services.sync_runs import BulkRun, RunOutcome, run_operation, start_operation
 
@@ -39,7 +39,7 @@ HEARTBEAT_IDLE_SECONDS = 10.0
 
 
 def chunk_size() -> int:
-    return max(100, int(getattr(settings, "IMPORT_CHUNK_SIZE", 5000)))
+    return max(100, int(settings.IMPORT_CHUNK_SIZE))
 
 
 def import_start(*, seller: User, actor: str = "", dispatch: bool = True) -> SyncOperation:
@@ -66,18 +66,17 @@ def import_body(run: BulkRun, sync: SyncSettings, *, progress: ProgressCallback 
                 client: Any = None) -> dict[str, Any]:
     seller_id = run.seller_id
     started = time.monotonic()
-    counts = UpsertCounts()
-    processed = unmapped = 0
+    unmapped = 0
     with StageTables(keep_rows=False) as stage:
-        for rows in stream_export(run, sync, client):
-            unmapped += map_rows(rows)
-            with transaction.atomic():
-                stage.load(rows)
-                counts.add(upsert_from_stage(stage, seller_id, timezone.now()))
-                processed += len(rows)
-                run.heartbeat(processed)
-            if progress:
-                progress({"processed": processed, "inserted": counts.inserted, "updated": counts.updated})
+        with ChunkWriter(stage, seller_id, writers=settings.IMPORT_WRITERS, heartbeat=run.heartbeat) as writer:
+            for rows in stream_export(run, sync, client):
+                unmapped += map_rows(rows)
+                writer.write(rows)
+                if progress:
+                    progress({"processed": writer.done, "inserted": writer.counts.inserted,
+                              "updated": writer.counts.updated})
+            writer.finish()
+        counts, processed = writer.counts, writer.done
         with transaction.atomic():
             stage.finish_seen()
             removed = mark_removed(stage, seller_id, timezone.now())

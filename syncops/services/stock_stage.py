@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+import orjson
+from django.db import connection, connections, transaction
+from django.utils import timezone
 
 from inventory.catalogue_mapping import map_blueprints
 from inventory.models import InventoryItem, ItemSyncState
@@ -70,7 +72,18 @@ _DONE = object()
 # ``properties`` goes as text: it is already JSON, and the server casts it to the column's jsonb.
 COPY_TYPES = ("int8", "int4", "int8", "text", "text", "int4", "int4", "int4", "int4", "int4", "text", "text",
               "text", "text", "bool")
-_properties_text = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+_json_text = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+def _properties_text(props: Any) -> str:
+    """Properties as compact JSON with sorted keys. orjson takes ~1.4 µs a row where the stdlib
+    encoder took ~6.5 (250,000 rows per big import); what orjson refuses (an integer beyond 64
+    bits) goes through the stdlib encoder. PostgreSQL casts the text to jsonb either way."""
+    try:
+        return orjson.dumps(props, option=_SORTED).decode()
+    except orjson.JSONEncodeError:
+        return _json_text(props)
 
 
 def product_row(p: Any) -> Row:
@@ -232,7 +245,8 @@ class StageTables:
     # ------------------------------------------------------------------ writing rows
 
     def load(self, rows: list[Row]) -> None:
-        """Stage rows (COPY on PostgreSQL) and remember their ids as seen. Call inside a transaction."""
+        """Stage rows (COPY on PostgreSQL). Call inside a transaction. A kept stage (reconcile) fills
+        ``seen`` from itself at the end; an import records ids with ``add_seen``."""
         cols = ", ".join(STAGE_COLUMNS)
         with connection.cursor() as cur:
             if not self.keep_rows:  # normally already empty (ON COMMIT DELETE ROWS), but not in one long transaction
@@ -250,8 +264,16 @@ class StageTables:
             else:
                 marks = ", ".join(["%s"] * len(STAGE_COLUMNS))
                 cur.executemany(f"INSERT INTO {self.stage} ({cols}) VALUES ({marks})", rows)
-            if not self.keep_rows:
-                cur.execute(self._seen_sql())
+
+    def add_seen(self, ids: list[int]) -> None:
+        """Remember product ids the export contained (an import, chunk by chunk; its rows may be
+        written on other connections, which cannot see this session's temporary tables)."""
+        with connection.cursor() as cur:
+            if self.postgres:
+                with cur.cursor.copy(f"COPY {self.seen} (product_id) FROM STDIN") as copy:
+                    copy.write("".join(f"{i}\n" for i in ids))
+            else:
+                cur.executemany(f"INSERT INTO {self.seen} (product_id) VALUES (%s)", [(i,) for i in ids])
 
     def finish_seen(self) -> None:
         """Fill ``seen`` from a kept stage (reconcile) once, and give the planner its size."""
@@ -321,3 +343,108 @@ def mark_removed(stage: StageTables, seller_id: Any, now: datetime, *, where: st
         )
         return cur.rowcount
 
+
+
+# ----------------------------------------------------------------------------------- writers
+
+class ChunkWriter:
+    """Writes an import's chunks: per chunk, in ONE transaction, COPY into a stage, the upsert, and
+    ``heartbeat(done)`` (it renews the lease, so a run that lost its lease commits nothing more).
+
+    PostgreSQL does most of an import's work per row (heap, nine indexes, the foreign key checked at
+    commit) on one backend = one core, while the client's parsing needs little. With ``writers`` > 1
+    each writer thread has a connection, a stage and transactions of its own, so chunks are upserted
+    side by side and the machine's other core works too. Rows go to writers a chunk at a time in
+    export order; chunks are deduplicated, and a product id repeated in two chunks (never seen from
+    CardTrader) is still one row by the unique key, whichever chunk commits last.
+
+    ``writers`` is 1 (inline, on the caller's connection) on SQLite and inside a caller's
+    transaction: other connections could not see its uncommitted rows, and its writes must roll
+    back with it. Ids go to ``stage.add_seen`` on the caller's connection either way.
+    """
+
+    def __init__(self, stage: StageTables, seller_id: Any, *, writers: int,
+                 heartbeat: Callable[[int], None] | None = None) -> None:
+        self.stage = stage
+        self.seller_id = seller_id
+        self.heartbeat = heartbeat
+        self.counts = UpsertCounts()
+        self.done = 0  # rows committed
+        self.writers = writers if stage.postgres and not connection.in_atomic_block else 1
+        self._lock = threading.Lock()
+        self._errors: list[BaseException] = []
+        self._abort = False
+        self._threads: list[threading.Thread] = []
+        self._todo: queue.Queue = queue.Queue(maxsize=self.writers)
+
+    def __enter__(self) -> ChunkWriter:
+        for n in range(self.writers if self.writers > 1 else 0):
+            thread = threading.Thread(target=self._work, name=f"import-writer-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: object) -> None:
+        if exc_type is not None:
+            self._abort = True  # the run is failing: chunks still queued are not written
+        self._stop()
+
+    def write(self, rows: list[Row]) -> None:
+        """Hand over a chunk (blocks while every writer is busy). Raises a writer's error."""
+        self._raise()
+        self.stage.add_seen([r[0] for r in rows])
+        if not self._threads:
+            self._write(self.stage, rows)
+            return
+        while True:
+            try:
+                self._todo.put(rows, timeout=0.2)
+                return
+            except queue.Full:
+                self._raise()
+
+    def finish(self) -> None:
+        """Wait for every chunk to be committed; raises the first writer error."""
+        self._stop()
+        self._raise()
+
+    def _write(self, stage: StageTables, rows: list[Row]) -> None:
+        with transaction.atomic():
+            stage.load(rows)
+            counts = upsert_from_stage(stage, self.seller_id, timezone.now())
+            with self._lock:
+                self.done += len(rows)
+                done = self.done
+            if self.heartbeat is not None:
+                self.heartbeat(done)
+        with self._lock:
+            self.counts.add(counts)
+
+    def _work(self) -> None:
+        try:
+            with StageTables(keep_rows=False) as stage:
+                while True:
+                    rows = self._todo.get()
+                    if rows is None:
+                        return
+                    if not self._errors and not self._abort:
+                        self._write(stage, rows)
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            with self._lock:
+                self._errors.append(exc)
+            while self._todo.get() is not None:  # let a blocked write() see the error
+                pass
+        finally:
+            connections.close_all()  # this thread's connections (one per database it used)
+
+    def _stop(self) -> None:
+        for thread in self._threads:
+            if thread.is_alive():
+                self._todo.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
+
+    def _raise(self) -> None:
+        if self._errors:
+            raise self._errors[0]

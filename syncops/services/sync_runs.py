@@ -30,7 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
-from django.db.models.functions import Now
+from django.db.models.functions import Greatest, Now
 from django.utils import timezone
 
 from inventory.catalogue_mapping import CatalogueUnavailable
@@ -139,8 +139,8 @@ class BulkRun:
         """Renew the lease (raises ``LeaseLost``) and record liveness and progress."""
         lease_renew(self.seller_id, self.owner)
         fields: dict[str, Any] = {"heartbeat_at": Now()}
-        if done is not None:
-            fields["progress_done"] = done
+        if done is not None:  # never backwards: parallel chunk writers may commit out of order
+            fields["progress_done"] = Greatest(F("progress_done"), Value(done))
         SyncOperation.objects.filter(pk=self.operation.pk).update(**fields)
 
 
