@@ -10,12 +10,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from brxsync.api.authentication import caller_id
-from brxsync.api.exceptions import Conflict
 from brxsync.api.permissions import seller_scope
 from brxsync.api.views import ApiView, OperationAcceptedSerializer, SellerScopedView, accepted
 from syncops.models import OperationKind, OperationState, SyncOperation
 from syncops.selectors.operations import operation_get, operation_list
-from syncops.services.operations import OperationStateError, operation_retry
+from syncops.services.operations import operation_retry
 
 
 class OperationProgressSerializer(serializers.Serializer):
@@ -106,12 +105,6 @@ class OperationRetryApi(ApiView):
             operation = operation_retry(operation_id=operation_id, actor=caller_id(request.user))
         except SyncOperation.DoesNotExist:
             raise NotFound()
-        except OperationStateError as exc:
-            raise Conflict(
-                f"Only {', '.join(exc.allowed)} operations can be retried; this one is {exc.operation.state}.",
-                code="operation_not_retryable",
-                details={"state": exc.operation.state, "retryable_states": exc.allowed},
-            )
         return accepted(operation.pk)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from brxsync.errors import ServiceError
 from syncops.models import OperationState, SyncOperation
 from syncops.services.dispatch import dispatch_operation
 
@@ -21,14 +22,22 @@ RETRYABLE_STATES = frozenset(
 CANCELLABLE_STATES = frozenset({OperationState.PENDING, OperationState.FAILED, OperationState.UNCERTAIN})
 
 
-class OperationStateError(Exception):
-    """The operation's state does not allow the transition (API: 409)."""
+class OperationStateError(ServiceError):
+    """The operation's state does not allow the transition."""
+
+    status = 409
 
     def __init__(self, operation: SyncOperation, action: str, allowed: frozenset[str]) -> None:
-        super().__init__(f"cannot {action} operation #{operation.pk} in state {operation.state}")
         self.operation = operation
         self.action = action
         self.allowed = sorted(str(s) for s in allowed)
+        adjective, past = _ACTIONS[action]
+        self.code = f"operation_not_{adjective}"
+        super().__init__(f"Only {', '.join(self.allowed)} operations can be {past}; this one is {operation.state}.",
+                         {"state": operation.state, f"{adjective}_states": self.allowed})
+
+
+_ACTIONS = {"retry": ("retryable", "retried"), "cancel": ("cancellable", "cancelled")}
 
 
 def _log_entry(event: str, operation: SyncOperation, actor: str, **extra: Any) -> dict[str, Any]:
