@@ -55,12 +55,12 @@ def init_sentry(dsn: str, *, transport: Any = None) -> None:
 
     options: dict[str, Any] = {
         "dsn": dsn,
-        "environment": getattr(settings, "ENVIRONMENT", "production"),
+        "environment": settings.ENVIRONMENT,
         "integrations": [DjangoIntegration(), CeleryIntegration(monitor_beat_tasks=False), RedisIntegration()],
         "send_default_pii": False,
         "include_local_variables": True,  # scrubbed by scrub_event before anything leaves
         "max_request_body_size": "never",
-        "traces_sample_rate": getattr(settings, "SENTRY_TRACES_SAMPLE_RATE", 0.0),
+        "traces_sample_rate": settings.SENTRY_TRACES_SAMPLE_RATE,
         "before_send": scrub_event,
         "before_send_transaction": scrub_event,
         "before_breadcrumb": scrub_breadcrumb,

@@ -41,12 +41,8 @@ class CatalogueUnavailable(Exception):
     """The catalogue could not be read: mapping would silently drop products, so stop instead."""
 
 
-def _cfg(name: str, default: float | int | str) -> float | int | str:
-    return getattr(settings, name, default)
-
-
 def cache_prefix() -> str:
-    return str(_cfg("CATALOGUE_MAPPING_CACHE_PREFIX", "bpmap"))
+    return settings.CATALOGUE_MAPPING_CACHE_PREFIX
 
 
 class _LRU:
@@ -80,7 +76,7 @@ class _LRU:
             self._data.clear()
 
 
-_l1 = _LRU(maxsize=int(_cfg("CATALOGUE_MAPPING_L1_SIZE", 50_000)))
+_l1 = _LRU(maxsize=settings.CATALOGUE_MAPPING_L1_SIZE)
 
 
 def clear_local_cache() -> None:
@@ -132,9 +128,9 @@ def map_blueprints(blueprint_ids: Iterable[int]) -> dict[int, PrintRef | None]:
         return {}
     prefix = cache_prefix()
     now = time.monotonic()
-    hit_ttl = float(_cfg("CATALOGUE_MAPPING_TTL", 24 * 3600))
-    miss_ttl = float(_cfg("CATALOGUE_MAPPING_MISS_TTL", 300))
-    l1_ttl = float(_cfg("CATALOGUE_MAPPING_L1_TTL", 60))
+    hit_ttl = float(settings.CATALOGUE_MAPPING_TTL)
+    miss_ttl = float(settings.CATALOGUE_MAPPING_MISS_TTL)
+    l1_ttl = float(settings.CATALOGUE_MAPPING_L1_TTL)
     result: dict[int, PrintRef | None] = {}
 
     missing_l1: list[int] = []

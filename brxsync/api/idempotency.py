@@ -40,11 +40,11 @@ _KEPT_HEADERS = ("Location",)
 
 
 def retention() -> timedelta:
-    return timedelta(hours=max(24, getattr(settings, "IDEMPOTENCY_RETENTION_HOURS", 24)))
+    return timedelta(hours=max(24, settings.IDEMPOTENCY_RETENTION_HOURS))
 
 
 def lock_timeout() -> timedelta:
-    return timedelta(seconds=getattr(settings, "IDEMPOTENCY_LOCK_SECONDS", 120))
+    return timedelta(seconds=settings.IDEMPOTENCY_LOCK_SECONDS)
 
 
 def validate_key(key: str) -> str:

@@ -41,7 +41,7 @@ class LeaseLost(Exception):
 
 
 def lease_seconds() -> float:
-    return float(getattr(settings, "SYNC_LEASE_SECONDS", 120))
+    return float(settings.SYNC_LEASE_SECONDS)
 
 
 def owner_for(operation_id: int) -> str:
