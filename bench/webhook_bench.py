@@ -14,7 +14,7 @@ Phases, each for both endpoints (baseline ``GET /health/live``: the same middlew
    stall is not hidden by the load generator waiting) for ``--seconds``: p50 / p99 / max;
 2. throughput: ``--conns`` concurrent closed-loop clients for ``--seconds``: requests/s.
 3. end to end (webhook only): a ``celery -A brxsync worker -Q high-priority -c 4`` (as in
-   docker-compose.yml) applies the deliveries; delivery stored → stock updated (ledger row
+   docker-compose.yml, with its ``DB_POOL=false``) applies the deliveries; delivery stored → stock updated (ledger row
    ``decremented_at``), p50 / p99, at ``--rate`` req/s, **while an import of another seller runs**
    (``--import-products`` from the CardTrader sandbox, ``import_run`` in a child process started
    with the phase; 0 turns it off).
@@ -264,9 +264,10 @@ def main() -> None:
     ap.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
     ap.add_argument("--threads", type=int, default=4, help="gthread threads per gunicorn worker")
     ap.add_argument("--worker-concurrency", type=int, default=4, help="celery -c for the high-priority worker")
-    ap.add_argument("--worker-db-pool", choices=("on", "off"), default="on",
-                    help="DB_POOL for the worker (on = production default; Celery's Django fix-up then closes the "
-                         "pool after every task in a prefork worker, so each task opens a new connection)")
+    ap.add_argument("--worker-db-pool", choices=("on", "off"), default="off",
+                    help="DB_POOL for the worker (off = docker-compose's workers: persistent connections; on: "
+                         "Celery's Django fix-up closes the pool after every task in a prefork worker, so each "
+                         "task opens a new connection)")
     ap.add_argument("--import-products", type=int, default=250_000, help="concurrent import size; 0: none")
     ap.add_argument("--child-import", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -339,14 +340,21 @@ def main() -> None:
         if args.import_products:
             sandbox, import_op, import_env = prepare_import(args.import_products)
         worker_env = dict(ENV, DB_POOL="true" if args.worker_db_pool == "on" else "false")
+        worker_name = f"whbench-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "brxsync", "worker", "-Q", "high-priority",
              "-c", str(args.worker_concurrency),
-             "-n", f"whbench-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle",
+             "-n", worker_name, "--without-gossip", "--without-mingle",
              "--without-heartbeat", "-l", "WARNING"],
             cwd=ROOT, env=worker_env, start_new_session=True,
         )
-        time.sleep(4)
+        # Deliveries start only once the worker answers (a fixed sleep measured its start-up on a
+        # loaded machine as delivery latency).
+        started_wait = time.time()
+        while not app.control.ping(destination=[worker_name], timeout=1.0):
+            if time.time() - started_wait > 90 or worker.poll() is not None:
+                raise SystemExit("the celery worker did not come up")
+        print(f"worker ready after {time.time() - started_wait:.1f} s")
         if args.import_products:
             importer = subprocess.Popen([sys.executable, __file__, "--child-import", str(import_op)], cwd=ROOT,
                                         env=import_env, stdout=subprocess.PIPE, text=True, start_new_session=True)
@@ -365,10 +373,13 @@ def main() -> None:
 
         events = WebhookEvent.objects.filter(seller=user, object_id__gte=e2e_first, object_id__lt=e2e_last)
         e2e = []
+        first_in = last_done = None
         for ev in events.values("object_id", "received_at"):
             row = rows.filter(order_id=ev["object_id"]).order_by("-decremented_at").values("decremented_at").first()
             if row and row["decremented_at"]:
                 e2e.append((row["decremented_at"] - ev["received_at"]).total_seconds() * 1000)
+                first_in = min(first_in or ev["received_at"], ev["received_at"])
+                last_done = max(last_done or row["decremented_at"], row["decremented_at"])
         if importer is not None:
             out, _ = importer.communicate(timeout=600)
             lines = [line for line in out.splitlines() if line.startswith("{")]
@@ -407,8 +418,10 @@ def main() -> None:
         print(f"end to end (stored → stock decremented, worker -c {args.worker_concurrency}, "
               f"DB pool {args.worker_db_pool}) at {args.rate:g} req/s: "
               f"n={len(e2e)}/{len(sent)} "
-              f"p50 {statistics.median(e2e):.1f} ms  p99 {pct(e2e, 99):.1f} ms  max {max(e2e):.1f} ms; "
-              f"request p50 {statistics.median(lat):.2f} ms p99 {pct(lat, 99):.2f} ms")
+              f"min {min(e2e):.1f} ms  p50 {statistics.median(e2e):.1f} ms  p99 {pct(e2e, 99):.1f} ms  "
+              f"max {max(e2e):.1f} ms; "
+              f"request p50 {statistics.median(lat):.2f} ms p99 {pct(lat, 99):.2f} ms; "
+              f"applied {len(e2e) / (last_done - first_in).total_seconds():.0f}/s from first stored to last applied")
     if import_result:
         print(f"concurrent import of another seller ({args.import_products:,} products): {import_result}")
 

@@ -167,9 +167,13 @@ def _lock_orders(seller_id: Any, order_ids: set[int]) -> None:
     """
     if connection.vendor != "postgresql" or not order_ids:
         return
+    keys = sorted({_lock_key(seller_id, oid) for oid in order_ids})
     with connection.cursor() as cursor:
-        for key in sorted({_lock_key(seller_id, oid) for oid in order_ids}):
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+        # One round trip for the whole batch (one per order cost ~8 of a batch's ~17 statements).
+        # PostgreSQL evaluates a volatile target list after the sort (make_sort_input_target), so
+        # the locks are taken in key order, as the loop this replaces took them.
+        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k", [keys])
+        cursor.fetchall()
 
 
 @dataclass
