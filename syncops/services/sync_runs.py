@@ -247,7 +247,7 @@ def _fail(run: BulkRun, code: str, message: str, *, release: bool = True) -> Run
 
 def _defer(run: BulkRun, seconds: float, reason: str, *, count_attempt: bool = True) -> RunOutcome:
     op = run.operation
-    cap = float(getattr(settings, "CELERY_MAX_COUNTDOWN_SECONDS", 3600))
+    cap = float(settings.CELERY_MAX_COUNTDOWN_SECONDS)
     seconds = max(0.5, min(cap, seconds))
     now = timezone.now()
     with transaction.atomic():
