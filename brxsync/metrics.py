@@ -166,7 +166,7 @@ class SyncStateCollector(Collector):
         )
         names = [q.name for q in settings.CELERY_TASK_QUEUES]
         # kombu prefixes every key it writes when the transport has a global_keyprefix.
-        prefix = (getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}).get("global_keyprefix", "")
+        prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
         client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         try:
             pipe = client.pipeline(transaction=False)
