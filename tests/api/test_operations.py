@@ -16,13 +16,22 @@ from tests.api.conftest import assert_envelope
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def dispatchers():
+    """The registry as the tests here leave it is the registry they found: whether a kind has a
+    dispatcher must not depend on which task modules earlier tests happened to import."""
+    saved = dict(dispatch._DISPATCHERS)
+    yield dispatch._DISPATCHERS
+    dispatch._DISPATCHERS.clear()
+    dispatch._DISPATCHERS.update(saved)
+
+
 @pytest.fixture
 def recorded_dispatches():
     """A real dispatcher for the RECONCILE kind that records what it was handed."""
     calls: list[tuple[int, str]] = []
     dispatch.register_dispatcher(OperationKind.RECONCILE, lambda op: calls.append((op.pk, op.state)), replace=True)
-    yield calls
-    dispatch.unregister_dispatcher(OperationKind.RECONCILE)
+    return calls
 
 
 def test_status_of_a_new_seller(seller_client):
@@ -200,12 +209,13 @@ def test_retry_puts_a_failed_operation_back_and_dispatches_after_commit(
 
 @pytest.mark.parametrize("state", ["failed", "uncertain", "partial", "cancelled"])
 def test_retryable_states(service_client, seller, make_operation, state, django_capture_on_commit_callbacks):
+    dispatch.unregister_dispatcher(OperationKind.PUSH_UPDATE)
     op = make_operation(seller, state=state)
     with django_capture_on_commit_callbacks(execute=True):
         assert service_client.post(f"/api/v1/operations/{op.pk}/retry").status_code == 202
     op.refresh_from_db()
     assert op.state == "pending"
-    assert op.dispatched_at is None  # no dispatcher registered for push_update here: left for the sweeper
+    assert op.dispatched_at is None  # no dispatcher for push_update: left for the sweeper
 
 
 @pytest.mark.parametrize("state", ["pending", "running", "succeeded"])
@@ -258,4 +268,4 @@ def test_dispatcher_registry_rules(seller, make_operation):
         done = make_operation(seller, kind="adjust", state=OperationState.SUCCEEDED)
         assert dispatch.dispatch_operation(done.pk) is False  # never restarts finished work
     finally:
-        dispatch.unregister_dispatcher("adjust")
+        dispatch.unregister_dispatcher("adjust")  # the autouse fixture puts back whatever was there
