@@ -16,7 +16,8 @@ Modes, alternated round by round so drift (other work on the machine) hits both 
 - ``on``: the production stack: both middlewares (route/status/latency histograms, the JSON
   access line with request id, webhook outcome counter), JSON logs at INFO written to a file,
   and OpenTelemetry (Django, Redis, SQL spans) exported over OTLP/HTTP by the batch processor to
-  a local collector stub (a stdlib HTTP server answering 200).
+  a local collector stub (a stdlib HTTP server answering 200), sampling ``--sample-ratio`` of the
+  traces (production's default 0.1; 1.0 records every request).
 
 Run:  .venv/bin/python bench/observability_overhead.py [--requests 400] [--rounds 4]
 """
@@ -72,7 +73,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=400, help="per mode per round")
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--sample-ratio", default="0.1",
+                        help="OTEL_TRACES_SAMPLE_RATIO for 'on' (production default 0.1; 1.0 traces every request)")
     args = parser.parse_args()
+    os.environ["OTEL_TRACES_SAMPLE_RATIO"] = args.sample_ratio
 
     sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
@@ -169,7 +173,7 @@ def main() -> None:
     print(f"# {time.strftime('%Y-%m-%d')} {platform.platform()} python {platform.python_version()} "
           f"cores={os.cpu_count()}")
     print(f"# command: .venv/bin/python bench/observability_overhead.py --requests {args.requests} "
-          f"--rounds {args.rounds}")
+          f"--rounds {args.rounds} --sample-ratio {args.sample_ratio}   (load average {os.getloadavg()[0]:.1f})")
     print("| endpoint | mode | requests | req/s | median ms | p95 ms | overhead (req/s) | overhead (median) |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for endpoint in ("health", "webhook"):

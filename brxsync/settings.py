@@ -302,6 +302,9 @@ SENTRY_DSN = env.str("SENTRY_DSN", default="")
 SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
 OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
 OTEL_SERVICE_NAME = env.str("OTEL_SERVICE_NAME", default="brx-sync")
+# Share of traces recorded (new root spans; children follow their parent's decision). 1.0 costs the
+# webhook endpoint ~50 % of its throughput on 2 cores (docs/BENCHMARKS.md); raise it while debugging.
+OTEL_TRACES_SAMPLE_RATIO = env.float("OTEL_TRACES_SAMPLE_RATIO", default=0.1)
 # Celery workers serve their own metrics on this port (0 = off); see brxsync/metrics.py.
 METRICS_WORKER_PORT = env.int("METRICS_WORKER_PORT", default=0)
 FEATURE_FLAGS = _features.from_env(env)

@@ -28,3 +28,6 @@ CACHES["default"]["KEY_PREFIX"] = f"brxtest-{os.environ.get('PYTEST_XDIST_WORKER
 # subprocesses inherit the environment variable, so they join their session's namespace.
 _BROKER_NS = os.environ.setdefault("BRX_TEST_BROKER_NAMESPACE", f"brxtest-{os.getpid()}-{os.urandom(3).hex()}")
 CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": f"{_BROKER_NS}:"}  # noqa: F405
+
+# Tests assert on whole traces: record every one (production samples, see settings.py).
+OTEL_TRACES_SAMPLE_RATIO = env.float("OTEL_TRACES_SAMPLE_RATIO", default=1.0)  # noqa: F405

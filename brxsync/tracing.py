@@ -93,13 +93,18 @@ def configure(exporter: Any = None, *, service_name: str | None = None) -> Any:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
     resource = Resource.create({
         "service.name": service_name or settings.OTEL_SERVICE_NAME,
         "deployment.environment": settings.ENVIRONMENT,
     })
     # The global provider can be set once per process: a later configure (tests) adds to it.
-    provider = _provider or TracerProvider(resource=resource)
+    # Parent-based: a task or SQL span follows the request that started its trace, so a trace is
+    # whole or absent. Unsampled requests cost little: the instrumentations skip their attribute
+    # work for a non-recording span.
+    sampler = ParentBased(TraceIdRatioBased(settings.OTEL_TRACES_SAMPLE_RATIO))
+    provider = _provider or TracerProvider(resource=resource, sampler=sampler)
     if exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -162,6 +167,8 @@ def _add_sql_wrapper(sender: Any = None, connection: Any = None, **_: Any) -> No
 def _sql_span(execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
     from opentelemetry import trace
 
+    if not trace.get_current_span().is_recording():
+        return execute(sql, params, many, context)  # an unsampled trace: no span to hang it on
     connection = context["connection"]
     verb = sql.lstrip().split(None, 1)[0].upper() if sql else "SQL"
     tracer = trace.get_tracer("brxsync.db")

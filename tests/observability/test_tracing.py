@@ -65,3 +65,31 @@ def test_enqueued_task_carries_the_request_trace(spans, probe_urls, probe_queue)
     # The publish went through Redis (instrumented), inside the same trace.
     assert any(s.kind.name == "CLIENT" and s.attributes.get("db.system") == "redis"
                and s.context.trace_id == trace_id for s in finished)
+
+
+_SAMPLED_SPANS = """
+import django, os
+django.setup()
+from django.test import Client
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from brxsync import tracing
+exporter = InMemorySpanExporter()
+tracing.configure(exporter)
+client = Client()
+for _ in range(200):
+    client.get("/api/v1/no-such-route/")
+print(len({s.context.trace_id for s in exporter.get_finished_spans()}))
+"""
+
+
+@pytest.mark.parametrize(("ratio", "low", "high"), [("0", 0, 0), ("0.1", 5, 45), ("1.0", 200, 200)])
+def test_sample_ratio_records_that_share_of_requests(ratio, low, high):
+    """The tracer provider is set once per process, so each ratio gets a process of its own."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="brxsync.test_settings", OTEL_TRACES_SAMPLE_RATIO=ratio)
+    out = subprocess.run([sys.executable, "-c", _SAMPLED_SPANS], env=env, capture_output=True, text=True,
+                         timeout=120, check=True).stdout.strip().splitlines()[-1]
+    assert low <= int(out) <= high
