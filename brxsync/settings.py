@@ -219,6 +219,10 @@ IMPORT_CHUNK_SIZE = env.int("IMPORT_CHUNK_SIZE", default=5000)
 # Connections writing an import's chunks side by side (PostgreSQL; 1 = inline). docs/IMPORT.md.
 IMPORT_WRITERS = env.int("IMPORT_WRITERS", default=2)
 SYNC_LEASE_SECONDS = env.float("SYNC_LEASE_SECONDS", default=120.0)
+# Imports and reconciles pause before a chunk while this many recent webhook deliveries wait to be
+# applied (0 = never), for at most BULK_YIELD_MAX_SECONDS per chunk (syncops/services/yielding.py).
+BULK_YIELD_BACKLOG = env.int("BULK_YIELD_BACKLOG", default=20)
+BULK_YIELD_MAX_SECONDS = env.float("BULK_YIELD_MAX_SECONDS", default=2.0)
 RECONCILE_INTERVAL_SECONDS = env.int("RECONCILE_INTERVAL_SECONDS", default=6 * 3600)
 RECONCILE_SPREAD_SECONDS = env.int("RECONCILE_SPREAD_SECONDS", default=3600)
 RECONCILE_REPORT_ITEMS = env.int("RECONCILE_REPORT_ITEMS", default=1000)

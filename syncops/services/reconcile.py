@@ -53,6 +53,7 @@ from syncops.services.sync_runs import (
     run_operation,
     start_operation,
 )
+from syncops.services.yielding import yield_to_webhooks
 
 OTHER_FIELDS = ("description", "user_data_field", "graded", "blueprint_id", "name", "game_id", "category_id",
                 "expansion_id", "print_id", "print_table")
@@ -154,6 +155,7 @@ def reconcile_body(run: BulkRun, sync: SyncSettings, *, dry_run: bool, client: A
     with StageTables(keep_rows=True) as stage:
         for rows in stream_export(run, sync, client):
             unmapped += map_rows(rows)
+            yield_to_webhooks()
             with transaction.atomic():
                 stage.load(rows)
                 processed += len(rows)

@@ -37,6 +37,7 @@ from django.utils import timezone
 from inventory.catalogue_mapping import map_blueprints
 from inventory.models import InventoryItem, ItemSyncState
 from syncops.cardtrader.types import Product
+from syncops.services.yielding import yield_to_webhooks
 
 ITEMS = InventoryItem._meta.db_table
 
@@ -409,6 +410,7 @@ class ChunkWriter:
         self._raise()
 
     def _write(self, stage: StageTables, rows: list[Row]) -> None:
+        yield_to_webhooks()  # outside the transaction: a pause holds no locks
         with transaction.atomic():
             stage.load(rows)
             counts = upsert_from_stage(stage, self.seller_id, timezone.now())
