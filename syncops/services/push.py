@@ -21,6 +21,9 @@ becomes ``uncertain`` and is settled by ``settle_uncertain`` / reconciliation, n
 blindly. Validation errors and unknown products fail at once with CardTrader's message; a 404 on
 delete counts as done. Limiter waits and open breakers put the operations back with a due time
 and the task is re-scheduled with that countdown: no worker sleeps waiting for tokens.
+
+Lists of ids are filtered with ``__any`` (brxsync/lookups.py: one array parameter on PostgreSQL),
+since a run sends statements over hundreds of ids for every batch it claims, sends and lands.
 """
 from __future__ import annotations
 
@@ -186,7 +189,7 @@ def claim(seller_id: str, limit: int) -> list[Group]:
             SyncOperation.objects.select_for_update(skip_locked=True)
             .filter(_due(seller_id)).exclude(item_id__in=SyncOperation.objects.filter(
                 seller_id=seller_id, state=OperationState.RUNNING, item__isnull=False).values("item_id"))
-            .exclude(item_id__in=held_by_uncertain(seller_id)).order_by("id")
+            .exclude(item_id__any=held_by_uncertain(seller_id)).order_by("id")
             .values_list("id", "item_id")[: limit * 4]
         )
         if not candidates:
@@ -200,7 +203,7 @@ def claim(seller_id: str, limit: int) -> list[Group]:
         # Rows, not model instances: building 1,000 instances per claim was a third of its time.
         items = {
             row[0]: ItemSnapshot(*row) for row in InventoryItem.objects.select_for_update()
-            .filter(pk__in=item_ids).order_by("pk").values_list("pk", *SNAPSHOT_FIELDS)
+            .filter(pk__any=item_ids).order_by("pk").values_list("pk", *SNAPSHOT_FIELDS)
         }
         # Every pending operation of a claimed item, due or not: the snapshot already carries
         # their effect (a sale waiting out a 429 back-off is in the snapshot's quantity), so an
@@ -209,10 +212,10 @@ def claim(seller_id: str, limit: int) -> list[Group]:
         ops = list(
             SyncOperation.objects.select_for_update(skip_locked=True)
             .filter(seller_id=seller_id, state=OperationState.PENDING, kind__in=PUSH_KINDS)
-            .filter(Q(item_id__in=item_ids) | Q(pk__in=orphan_ids)).order_by("id").only(*RUN_FIELDS)
+            .filter(Q(item_id__any=item_ids) | Q(pk__any=orphan_ids)).order_by("id").only(*RUN_FIELDS)
         )
         now = timezone.now()
-        SyncOperation.objects.filter(pk__in=[op.pk for op in ops]).update(
+        SyncOperation.objects.filter(pk__any=[op.pk for op in ops]).update(
             state=OperationState.RUNNING, started_at=now, heartbeat_at=now, next_attempt_at=None
         )
     groups: dict[Any, Group] = {}
@@ -237,7 +240,7 @@ def held_by_uncertain(seller_id: str) -> list[int]:
     if not items:
         return []
     waiting = SyncOperation.objects.filter(
-        seller_id=seller_id, state=OperationState.PENDING, item_id__in=items).values_list("item_id", "kind", "payload")
+        seller_id=seller_id, state=OperationState.PENDING, item_id__any=items).values_list("item_id", "kind", "payload")
     return sorted(items - {item_id for item_id, kind, payload in waiting if _overrides_quantity(kind, payload)})
 
 
@@ -291,7 +294,7 @@ def _mark_sent(uuid: str, chunk: list[Group]) -> None:
     else:
         whens = [When(pk=op_id, then=Value({JOB_INDEX: index}, output_field=JSONField()))
                  for op_id, index in zip(ids, indexes, strict=True)]
-        SyncOperation.objects.filter(pk__in=ids).update(
+        SyncOperation.objects.filter(pk__any=ids).update(
             cardtrader_job_uuid=uuid, heartbeat_at=now, result=Case(*whens, output_field=JSONField()))
     for index, g in enumerate(chunk):
         for op in g.ops:
@@ -355,27 +358,27 @@ def _succeed_many(landed: list[tuple[Group, dict[str, Any]]]) -> None:
             kept[snap.item_id] = snap.version
     with transaction.atomic():
         for result, ids in by_result.values():
-            SyncOperation.objects.filter(pk__in=ids).update(
+            SyncOperation.objects.filter(pk__any=ids).update(
                 state=OperationState.SUCCEEDED, finished_at=now, heartbeat_at=now, progress_done=1,
                 result=result, error_code="", last_error="",
             )
         if deleted:
             # CardTrader confirmed: the local rows go (operations keep product_id for the audit).
-            InventoryItem.objects.filter(pk__in=deleted, sync_state=ItemSyncState.PENDING_DELETE).delete()
+            InventoryItem.objects.filter(pk__any=deleted, sync_state=ItemSyncState.PENDING_DELETE).delete()
         if kept:
             # Items with another open operation stay pending: read by item id (its index), not as
             # a correlated NOT EXISTS, which PostgreSQL planned as a scan of every open operation.
-            busy = set(SyncOperation.objects.filter(item_id__in=list(kept), state__in=(
+            busy = set(SyncOperation.objects.filter(item_id__any=list(kept), state__in=(
                 OperationState.PENDING, OperationState.RUNNING, OperationState.UNCERTAIN,
             )).values_list("item_id", flat=True))
             # Versions compared here under row locks (taken in pk order, as claim does), not as an
             # OR of (pk, version) pairs: Django built that expression at ~1 ms per item.
             candidates = sorted(i for i in kept if i not in busy)
-            current = InventoryItem.objects.select_for_update().filter(pk__in=candidates).exclude(
+            current = InventoryItem.objects.select_for_update().filter(pk__any=candidates).exclude(
                 sync_state=ItemSyncState.PENDING_DELETE).order_by("pk").values_list("pk", "version")
             unchanged = [pk for pk, version in current if kept[pk] == version]
             if unchanged:
-                InventoryItem.objects.filter(pk__in=unchanged).update(
+                InventoryItem.objects.filter(pk__any=unchanged).update(
                     sync_state=ItemSyncState.IN_SYNC, last_synced_at=now)
 
 
@@ -400,7 +403,7 @@ def _fail(group: Group, code: str, message: str, details: dict[str, Any] | None 
 
 
 def _uncertain(group: Group, message: str) -> None:
-    SyncOperation.objects.filter(pk__in=_ids(group.ops)).update(
+    SyncOperation.objects.filter(pk__any=_ids(group.ops)).update(
         state=OperationState.UNCERTAIN, finished_at=timezone.now(), error_code="outcome_unknown",
         last_error=message[:2000],
     )
@@ -416,7 +419,7 @@ def _retry(group: Group, code: str, message: str, *, delay: float | None = None,
         _fail(group, "attempts_exhausted", f"gave up after {attempts} attempts; last error: {message}")
         return
     wait = backoff_seconds(attempts) if delay is None else delay
-    SyncOperation.objects.filter(pk__in=_ids(group.ops)).update(
+    SyncOperation.objects.filter(pk__any=_ids(group.ops)).update(
         state=OperationState.PENDING, next_attempt_at=timezone.now() + timedelta(seconds=wait),
         error_code=code[:64], last_error=message[:2000],
     )
@@ -427,7 +430,7 @@ def _retry(group: Group, code: str, message: str, *, delay: float | None = None,
 def _count_attempt(groups: Iterable[Group], note: str) -> None:
     """Count the attempt before sending, so a crash mid-request still counts against the cap."""
     ops = [op for g in groups for op in g.ops]
-    SyncOperation.objects.filter(pk__in=_ids(ops)).update(attempts=F("attempts") + 1, heartbeat_at=timezone.now())
+    SyncOperation.objects.filter(pk__any=_ids(ops)).update(attempts=F("attempts") + 1, heartbeat_at=timezone.now())
     for op in ops:
         op.attempts += 1
 
@@ -510,7 +513,7 @@ class PushRun:
         refusal is sent again later. Raises ``Stop`` when the whole run must wait."""
         ops = [op for g in chunk for op in g.ops]
         if isinstance(exc, LIMITER_EXCEPTIONS):  # nothing was sent: the attempt does not count
-            SyncOperation.objects.filter(pk__in=_ids(ops)).update(attempts=F("attempts") - 1)
+            SyncOperation.objects.filter(pk__any=_ids(ops)).update(attempts=F("attempts") - 1)
             raise Stop(_limiter_wait(exc), str(exc)) from exc
         self.report.requests += 1
         if isinstance(exc, ct.AuthError):
@@ -593,7 +596,7 @@ class PushRun:
 
     @staticmethod
     def _clear_job(g: Group) -> None:
-        SyncOperation.objects.filter(pk__in=_ids(g.ops)).update(cardtrader_job_uuid="", result={})
+        SyncOperation.objects.filter(pk__any=_ids(g.ops)).update(cardtrader_job_uuid="", result={})
         for op in g.ops:
             op.cardtrader_job_uuid = ""
             op.result = {}
@@ -656,20 +659,20 @@ class PushRun:
         self._last_beat = time.monotonic()
         ids = [op.pk for _, chunk, _, _ in self.inflight for g in chunk for op in g.ops]
         if ids:
-            SyncOperation.objects.filter(pk__in=ids).update(heartbeat_at=timezone.now())
+            SyncOperation.objects.filter(pk__any=ids).update(heartbeat_at=timezone.now())
 
     # -- increments ------------------------------------------------------------------------------
     def _increment(self, g: Group, delta: int) -> None:
         snap = g.item
         assert snap is not None
         _count_attempt([g], f"increment {delta:+d}")
-        SyncOperation.objects.filter(pk__in=_ids(g.ops)).update(
+        SyncOperation.objects.filter(pk__any=_ids(g.ops)).update(
             result={INCREMENT_MARK: timezone.now().isoformat(), "delta": delta})
         try:
             res = self.client.increment_product(snap.product_id, delta, priority=Priority.HIGH)
             self.report.requests += 1
         except LIMITER_EXCEPTIONS as exc:  # nothing was sent
-            SyncOperation.objects.filter(pk__in=_ids(g.ops)).update(attempts=F("attempts") - 1, result={})
+            SyncOperation.objects.filter(pk__any=_ids(g.ops)).update(attempts=F("attempts") - 1, result={})
             raise Stop(_limiter_wait(exc), str(exc)) from exc
         except ct.NotFound as exc:
             self.report.requests += 1
@@ -688,7 +691,7 @@ class PushRun:
                 self.report.uncertain += len(g.ops)
                 _uncertain(g, f"increment {delta:+d} may or may not have been applied: {exc}")
                 return
-            SyncOperation.objects.filter(pk__in=_ids(g.ops)).update(result={})
+            SyncOperation.objects.filter(pk__any=_ids(g.ops)).update(result={})
             if isinstance(exc, ct.RateLimited):
                 _retry(g, "rate_limited", str(exc), delay=exc.retry_after * random.uniform(1.0, 1.5))
                 raise Stop(exc.retry_after, str(exc)) from exc
@@ -710,7 +713,7 @@ class PushRun:
         for uuid, ops in by_job.items():
             resume[uuid].append(Group(item=g.item, ops=ops))
         if later:
-            SyncOperation.objects.filter(pk__in=_ids(later), state=OperationState.RUNNING).update(
+            SyncOperation.objects.filter(pk__any=_ids(later), state=OperationState.RUNNING).update(
                 state=OperationState.PENDING, next_attempt_at=None)
             for op in later:
                 op.state = OperationState.PENDING
@@ -795,7 +798,7 @@ def _flatten(errors: dict[str, Any]) -> str:
 def _release_unsettled(groups: list[Group], countdown: float, reason: str) -> None:
     ids = [op.pk for g in groups for op in g.ops if op.state == OperationState.RUNNING]
     if ids:
-        SyncOperation.objects.filter(pk__in=ids, state=OperationState.RUNNING).update(
+        SyncOperation.objects.filter(pk__any=ids, state=OperationState.RUNNING).update(
             state=OperationState.PENDING, next_attempt_at=timezone.now() + timedelta(seconds=countdown),
             last_error=reason[:2000],
         )
@@ -959,7 +962,7 @@ def _settle_item(client: Any, item_id: int, op_ids: list[int]) -> str:
     remote = next((p for p in rows if p.id == item.product_id), None)
     with transaction.atomic():
         item = InventoryItem.objects.select_for_update().filter(pk=item_id).first()
-        ops = list(SyncOperation.objects.select_for_update().filter(pk__in=op_ids, state=OperationState.UNCERTAIN))
+        ops = list(SyncOperation.objects.select_for_update().filter(pk__any=op_ids, state=OperationState.UNCERTAIN))
         if item is None or not ops:
             return "left"
         # Later sales and restocks of the item wait for this (``held_by_uncertain``), so a pending
@@ -983,7 +986,7 @@ def _settle_item(client: Any, item_id: int, op_ids: list[int]) -> str:
                 "delta": sum(_op_delta(op) for op in landed),
                 "verified_remote_quantity": remote.quantity if remote is not None else 0})
         if resend:
-            SyncOperation.objects.filter(pk__in=_ids(resend)).update(
+            SyncOperation.objects.filter(pk__any=_ids(resend)).update(
                 state=OperationState.PENDING, next_attempt_at=None, result={}, finished_at=None,
                 last_error="verified not applied; re-sending")
             return "resent"
