@@ -12,13 +12,14 @@ import inspect
 import logging
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from functools import lru_cache
 from typing import Any
 
 import structlog
 from django.http import HttpRequest, HttpResponse
 
-from brxsync import metrics
+from brxsync import metrics, tracing
 
 HEADER = "brx_log_context"
 # Keys that cross from a publisher to the task it enqueues.
@@ -61,29 +62,32 @@ class ObservabilityMiddleware:
         # A web thread serves one request at a time: start from nothing, leave nothing behind.
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        status = 500
-        try:
-            response = self.get_response(request)
-            status = response.status_code
-            if getattr(request, "resolver_match", None) is not None and (
-                request.resolver_match.url_name == "cardtrader-webhook"
-            ):
-                # The view tags its answer (syncops/apis/webhooks.py); parse only an untagged one.
-                outcome = getattr(response, "webhook_outcome", None)
-                if outcome is not None:
-                    metrics.record_webhook_delivery(*outcome)
-                else:
-                    metrics.observe_webhook_response(response)
-            return response
-        finally:
-            quiet = request.path.startswith(_QUIET_PREFIXES)
-            level = logging.DEBUG if quiet and status < 500 else logging.INFO
-            if access_log.isEnabledFor(level):
-                access_log.log(
-                    level, "http_request", method=request.method, route=_route(request), status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                )
-            structlog.contextvars.clear_contextvars()
+        quiet = request.path.startswith(_QUIET_PREFIXES)  # probes and scrapes: no spans, DEBUG lines
+        with tracing.request_span(request) if tracing.enabled() and not quiet else nullcontext() as span:
+            status = 500
+            try:
+                response = self.get_response(request)
+                status = response.status_code
+                if getattr(request, "resolver_match", None) is not None and (
+                    request.resolver_match.url_name == "cardtrader-webhook"
+                ):
+                    # The view tags its answer (syncops/apis/webhooks.py); parse only an untagged one.
+                    outcome = getattr(response, "webhook_outcome", None)
+                    if outcome is not None:
+                        metrics.record_webhook_delivery(*outcome)
+                    else:
+                        metrics.observe_webhook_response(response)
+                return response
+            finally:
+                if span is not None:
+                    tracing.finish_request_span(span, request, _route(request), status)
+                level = logging.DEBUG if quiet and status < 500 else logging.INFO
+                if access_log.isEnabledFor(level):  # inside the span: the line carries its trace id
+                    access_log.log(
+                        level, "http_request", method=request.method, route=_route(request), status=status,
+                        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    )
+                structlog.contextvars.clear_contextvars()
 
     def process_view(self, request: HttpRequest, view: Any, args: Any, kwargs: dict[str, Any]) -> None:
         seller = kwargs.get("seller_uuid") or kwargs.get("seller_id")

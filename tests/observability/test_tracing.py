@@ -67,6 +67,37 @@ def test_enqueued_task_carries_the_request_trace(spans, probe_urls, probe_queue)
                and s.context.trace_id == trace_id for s in finished)
 
 
+def test_request_span_continues_the_callers_trace_and_describes_the_request(spans, probe_urls):
+    """The server span comes from our middleware: it joins an incoming W3C trace, is named by
+    route, carries method / route / status, and is current while the access line is written."""
+    from django.test import Client
+
+    caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    with capture_json_logs() as json_logs:
+        response = Client().get("/obs/slow/?seconds=0", HTTP_TRACEPARENT=f"00-{caller_trace}-{caller_span}-01")
+        assert response.status_code == 200
+        missing = Client().get("/api/v1/no-such-route/")
+        assert missing.status_code == 404
+    (server,) = [s for s in spans.get_finished_spans() if s.kind.name == "SERVER" and "obs/slow" in s.name]
+    assert server.name == "GET obs/slow/"
+    assert format(server.context.trace_id, "032x") == caller_trace
+    assert format(server.parent.span_id, "016x") == caller_span and server.parent.is_remote
+    assert server.attributes["http.route"] == "obs/slow/"
+    assert server.attributes["http.response.status_code"] == 200
+    assert server.attributes["http.request.method"] == "GET"
+    (access,) = [e for e in json_logs.events("http_request") if e.get("route") == "obs/slow/"]
+    assert access["trace_id"] == caller_trace
+    (unrouted,) = [s for s in spans.get_finished_spans() if s.attributes.get("url.path") == "/api/v1/no-such-route/"]
+    assert unrouted.name == "GET <unresolved>" and unrouted.attributes["http.response.status_code"] == 404
+
+
+def test_probes_are_not_traced(spans):
+    from django.test import Client
+
+    assert Client().get("/health/live").status_code == 200
+    assert not [s for s in spans.get_finished_spans() if s.kind.name == "SERVER"]
+
+
 _SAMPLED_SPANS = """
 import django, os
 django.setup()
