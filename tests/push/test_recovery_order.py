@@ -22,16 +22,22 @@ from tests.push.helpers import connect_seller
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def _listed_item(control, *, quantity: int):
+    """A connected seller with one product on the sandbox and its local row, equal on both sides."""
+    account, user = connect_seller(control)
+    product = control.add_product(account.user_id, blueprint_id=6, quantity=quantity, price=2.0)
+    item = InventoryItem.objects.create(seller=user, product_id=product["id"], blueprint_id=6, game_id=1,
+                                        quantity=quantity, price_cents=200, properties=product.get("properties", {}))
+    return account, user, product, item
+
+
 def _remote(control, account, product_id: int) -> dict | None:
     return next((p for p in control.products(account.user_id) if p["id"] == product_id), None)
 
 
 def test_sale_waits_for_an_uncertain_restock_to_be_settled(cardtrader_sandbox, sandbox_settings):
     control = cardtrader_sandbox.control
-    account, user = connect_seller(control)
-    product = control.add_product(account.user_id, blueprint_id=6, quantity=1, price=2.0)
-    item = InventoryItem.objects.create(seller=user, product_id=product["id"], blueprint_id=6, game_id=1,
-                                        quantity=1, price_cents=200, properties=product.get("properties", {}))
+    account, user, product, item = _listed_item(control, quantity=1)
     seller = str(user.pk)
 
     item_adjust(seller=user, item_id=item.pk, delta=3, reason="restock")
@@ -59,10 +65,7 @@ def test_sale_waits_for_an_uncertain_restock_to_be_settled(cardtrader_sandbox, s
 def test_hold_ends_after_the_window(cardtrader_sandbox, sandbox_settings, settings):
     """Unsettled for longer than the hold (CardTrader unreadable, say): later changes go out."""
     control = cardtrader_sandbox.control
-    account, user = connect_seller(control)
-    product = control.add_product(account.user_id, blueprint_id=6, quantity=5, price=2.0)
-    item = InventoryItem.objects.create(seller=user, product_id=product["id"], blueprint_id=6, game_id=1,
-                                        quantity=5, price_cents=200, properties=product.get("properties", {}))
+    account, user, _product, item = _listed_item(control, quantity=5)
     item_adjust(seller=user, item_id=item.pk, delta=1, reason="restock")
     control.set_faults(user_id=account.user_id, error_5xx_rate=1.0)
     try:
@@ -78,10 +81,7 @@ def test_hold_ends_after_the_window(cardtrader_sandbox, sandbox_settings, settin
 
 def test_newer_edit_waits_for_the_job_a_dead_run_sent(cardtrader_sandbox, sandbox_settings, fast_jobs):
     control = cardtrader_sandbox.control
-    account, user = connect_seller(control)
-    product = control.add_product(account.user_id, blueprint_id=6, quantity=3, price=2.0)
-    item = InventoryItem.objects.create(seller=user, product_id=product["id"], blueprint_id=6, game_id=1,
-                                        quantity=3, price_cents=200, properties=product.get("properties", {}))
+    account, user, product, item = _listed_item(control, quantity=3)
     seller = str(user.pk)
 
     # A run sends the job for price 5.00, then "dies": its operation is left running with the job recorded.
@@ -117,10 +117,7 @@ def test_newer_edit_waits_for_the_job_a_dead_run_sent(cardtrader_sandbox, sandbo
 def test_delete_or_absolute_quantity_is_not_held(cardtrader_sandbox, sandbox_settings, fast_jobs, change):
     """They make the uncertain increment's fate moot: they go out at once, and the next settle closes it."""
     control = cardtrader_sandbox.control
-    account, user = connect_seller(control)
-    product = control.add_product(account.user_id, blueprint_id=6, quantity=5, price=2.0)
-    item = InventoryItem.objects.create(seller=user, product_id=product["id"], blueprint_id=6, game_id=1,
-                                        quantity=5, price_cents=200, properties=product.get("properties", {}))
+    account, user, product, item = _listed_item(control, quantity=5)
     seller = str(user.pk)
     item_adjust(seller=user, item_id=item.pk, delta=-1, reason="sale")
     control.set_faults(user_id=account.user_id, error_5xx_rate=1.0)
