@@ -28,3 +28,15 @@ def sandbox_account(cardtrader_sandbox: RunningSandbox) -> Account:
 def sandbox_settings(cardtrader_sandbox: RunningSandbox, settings):
     settings.CARDTRADER_API_BASE = cardtrader_sandbox.api_base
     return settings
+
+
+@pytest.fixture
+def fast_jobs(cardtrader_sandbox: RunningSandbox) -> Iterator:
+    """Bulk jobs pending and running 0.2 s each (CardTrader's real delays are unknown): keeps tests
+    that wait for job outcomes short. The sandbox's previous timing is put back afterwards."""
+    control = cardtrader_sandbox.control
+    before = control.config()
+    control.set_config(job_pending_seconds=0.2, job_running_seconds=0.2)
+    yield control
+    control.set_config(job_pending_seconds=before["job_pending_seconds"],
+                       job_running_seconds=before["job_running_seconds"])

@@ -51,16 +51,6 @@ def browser(tmp_path, monkeypatch, settings):
             context.close()
 
 
-@pytest.fixture
-def fast_jobs(cardtrader_sandbox):
-    control = cardtrader_sandbox.control
-    before = control.config()
-    control.set_config(job_pending_seconds=0.2, job_running_seconds=0.2)
-    yield control
-    control.set_config(job_pending_seconds=before["job_pending_seconds"],
-                       job_running_seconds=before["job_running_seconds"])
-
-
 def _login(page, base: str, username: str, password: str) -> None:
     page.goto(f"{base}/admin/login/?next=/admin/")
     page.fill("#id_username", username)

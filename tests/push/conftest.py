@@ -21,17 +21,6 @@ def make_item():
     return make
 
 
-@pytest.fixture
-def fast_jobs(cardtrader_sandbox):
-    """CardTrader's real job delays are unknown; 0.2 s per state keeps the tests short."""
-    control = cardtrader_sandbox.control
-    before = control.config()
-    control.set_config(job_pending_seconds=0.2, job_running_seconds=0.2)
-    yield control
-    control.set_config(job_pending_seconds=before["job_pending_seconds"],
-                       job_running_seconds=before["job_running_seconds"])
-
-
 # ------------------------------------------------------------------ real Celery workers
 
 import os  # noqa: E402

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from contextlib import contextmanager
 
 from django.db import connection
 
@@ -119,6 +120,35 @@ def _assert_no_429(control, accounts, since: float) -> None:
     for account in accounts:
         refused = [e for e in control.request_log(account.user_id, since=since) if e["status"] == 429]
         assert not refused, f"seller {account.user_id} got {len(refused)} 429s, e.g. {refused[:3]}"
+
+
+@contextmanager
+def _editing_until_a_batch_is_in_flight(users, per_seller: int, *, seed: int):
+    """Edits run in the background while the body acts on a batch in flight (yielded: the running
+    operations that have a CardTrader job). Waiting for every edit first let a fast worker finish
+    every batch before the test looked for one. Edit errors are raised once the edits are done."""
+    errors: list[BaseException] = []
+
+    def edit() -> None:
+        try:
+            _edit_in_parallel(users, per_seller, seed=seed)
+        except BaseException as exc:  # raised in the test's thread below
+            errors.append(exc)
+
+    editing = threading.Thread(target=edit)
+    editing.start()
+    in_flight = SyncOperation.objects.filter(seller__in=users, state=OperationState.RUNNING).exclude(
+        cardtrader_job_uuid="")
+    deadline = time.monotonic() + 30
+    try:
+        while not in_flight.exists():
+            assert time.monotonic() < deadline, "no batch was ever in flight"
+            time.sleep(0.02)
+        yield in_flight
+    finally:
+        editing.join()
+    if errors:
+        raise errors[0]
 
 
 def _settle_all(users):
@@ -253,28 +283,9 @@ def test_worker_killed_mid_batch_loses_nothing_and_applies_nothing_twice(push_wo
     pairs = [connect_seller(control, products=60, seed=40 + i, name=f"Crash {i}") for i in range(3)]
     users = [u for _, u in pairs]
     started = time.time()
-    # Edits keep coming while the worker is killed: waiting for them all first let a fast worker
-    # finish every batch before the test looked for one in flight.
-    edit_errors: list[BaseException] = []
-
-    def edit() -> None:
-        try:
-            _edit_in_parallel(users, 80, seed=3)
-        except BaseException as exc:  # raised in the test's thread below
-            edit_errors.append(exc)
-
-    editing = threading.Thread(target=edit)
-    editing.start()
-    deadline = time.monotonic() + 30
-    while not SyncOperation.objects.filter(seller__in=users, state=OperationState.RUNNING).exclude(
-            cardtrader_job_uuid="").exists():
-        assert time.monotonic() < deadline, "no batch was ever in flight"
-        time.sleep(0.02)
-    push_workers.kill(first)
-    assert SyncOperation.objects.filter(seller__in=users, state=OperationState.RUNNING).exists()
-    editing.join()
-    if edit_errors:
-        raise edit_errors[0]
+    with _editing_until_a_batch_is_in_flight(users, 80, seed=3):
+        push_workers.kill(first)
+        assert SyncOperation.objects.filter(seller__in=users, state=OperationState.RUNNING).exists()
     control.set_config(job_pending_seconds=0.2, job_running_seconds=0.2)
     push_workers.start()
     recovered = sweep_push(grace_seconds=0.0)
@@ -298,15 +309,9 @@ def test_sigterm_mid_batch_drains_and_loses_nothing(push_workers, fast_jobs, car
     pairs = [connect_seller(control, products=40, seed=60 + i, name=f"Term {i}") for i in range(2)]
     users = [u for _, u in pairs]
     started = time.time()
-    _edit_in_parallel(users, 60, seed=5)
-    deadline = time.monotonic() + 20
-    in_flight = SyncOperation.objects.filter(seller__in=users, state=OperationState.RUNNING).exclude(
-        cardtrader_job_uuid="")
-    while not in_flight.exists():
-        assert time.monotonic() < deadline, "no batch was ever in flight"
-        time.sleep(0.05)
-    sent_before = set(in_flight.values_list("pk", flat=True))
-    assert push_workers.terminate(first, timeout=45) == 0
+    with _editing_until_a_batch_is_in_flight(users, 60, seed=5) as in_flight:
+        sent_before = set(in_flight.values_list("pk", flat=True))
+        assert push_workers.terminate(first, timeout=45) == 0
     # Drained: nothing is left claimed by the stopped worker.
     assert not SyncOperation.objects.filter(seller__in=users, state=OperationState.RUNNING).exists()
     finished = SyncOperation.objects.filter(pk__in=sent_before, state=OperationState.SUCCEEDED).count()
