@@ -215,6 +215,9 @@ PUSH_MAX_JOBS_IN_FLIGHT = env.int("PUSH_MAX_JOBS_IN_FLIGHT", default=100)
 PUSH_CLAIM_BATCHES = env.int("PUSH_CLAIM_BATCHES", default=5)
 # Later changes of an item wait this long at most for its uncertain increment to be settled.
 PUSH_UNCERTAIN_HOLD_SECONDS = env.float("PUSH_UNCERTAIN_HOLD_SECONDS", default=600.0)
+# A newer edit of an item whose bulk call went unanswered (the job may exist, unrecorded) waits this
+# long from that send: longer than CardTrader takes to run a job. docs/PUSH.md "Unanswered bulk calls".
+PUSH_UNRECORDED_JOB_SECONDS = env.float("PUSH_UNRECORDED_JOB_SECONDS", default=60.0)
 IMPORT_CHUNK_SIZE = env.int("IMPORT_CHUNK_SIZE", default=5000)
 # Connections writing an import's chunks side by side (PostgreSQL; 1 = inline). docs/IMPORT.md.
 IMPORT_WRITERS = env.int("IMPORT_WRITERS", default=2)

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import combinations
 from typing import Any
 
@@ -154,7 +154,7 @@ class Group:
 SNAPSHOT_FIELDS = tuple(f.name for f in dataclass_fields(ItemSnapshot))[1:]
 # What a run reads of an operation (the attempt log and error texts stay in the database).
 RUN_FIELDS = ("id", "seller_id", "item_id", "kind", "state", "payload", "result", "attempts", "max_attempts",
-              "cardtrader_job_uuid")
+              "cardtrader_job_uuid", "created_at")
 
 
 def _due(seller_id: str) -> Q:
@@ -215,6 +215,11 @@ def claim(seller_id: str, limit: int) -> list[Group]:
             .filter(Q(item_id__any=item_ids) | Q(pk__any=orphan_ids)).order_by("id").only(*RUN_FIELDS)
         )
         now = timezone.now()
+        waits = _unrecorded_job_waits(ops, now)
+        for item_id, due in waits.items():
+            SyncOperation.objects.filter(pk__any=[op.pk for op in ops if op.item_id == item_id]).update(
+                next_attempt_at=due)
+        ops = [op for op in ops if op.item_id not in waits]
         SyncOperation.objects.filter(pk__any=[op.pk for op in ops]).update(
             state=OperationState.RUNNING, started_at=now, heartbeat_at=now, next_attempt_at=None
         )
@@ -227,6 +232,32 @@ def claim(seller_id: str, limit: int) -> list[Group]:
             groups[key] = Group(item=item)
         groups[key].ops.append(op)
     return list(groups.values())
+
+
+def _unrecorded_job_waits(ops: list[SyncOperation], now: datetime) -> dict[int, datetime]:
+    """Items to leave alone until a job that may exist unrecorded has had time to run.
+
+    An operation marked ``sending`` without a job uuid went out in a bulk call whose answer never
+    came back (the worker died, the connection dropped, a 5xx or timeout after sending): CardTrader
+    may have accepted it and may still apply it. Re-sending the same values is harmless whenever
+    that job lands. A newer edit of the item is not: sent now, the unrecorded job's older values
+    could be applied after it. So such an item waits ``PUSH_UNRECORDED_JOB_SECONDS`` from the
+    send (longer than CardTrader takes to run a job) before anything goes out for it again.
+    """
+    sent_at: dict[int, float] = {}
+    for op in ops:
+        at = (op.result or {}).get(SENDING_AT)
+        if op.item_id is not None and isinstance(at, (int, float)) and not op.cardtrader_job_uuid:
+            sent_at[op.item_id] = max(sent_at.get(op.item_id, 0.0), float(at))
+    waits: dict[int, datetime] = {}
+    for op in ops:
+        at = sent_at.get(op.item_id) if op.item_id is not None else None
+        if at is None or SENDING_AT in (op.result or {}) or op.created_at.timestamp() <= at:
+            continue
+        due = datetime.fromtimestamp(at + settings.PUSH_UNRECORDED_JOB_SECONDS, tz=UTC)
+        if due > now:
+            waits[op.item_id] = due
+    return waits
 
 
 def held_by_uncertain(seller_id: str) -> list[int]:
@@ -271,6 +302,7 @@ def update_body(snap: ItemSnapshot, fields: Iterable[str]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------- landing outcomes
 
 JOB_INDEX = "job_index"
+SENDING_AT = "sending_at"  # epoch seconds of a bulk call whose answer has not been recorded yet
 
 
 def _mark_sent(uuid: str, chunk: list[Group]) -> None:
@@ -427,12 +459,20 @@ def _retry(group: Group, code: str, message: str, *, delay: float | None = None,
         op.state = OperationState.PENDING
 
 
-def _count_attempt(groups: Iterable[Group], note: str) -> None:
-    """Count the attempt before sending, so a crash mid-request still counts against the cap."""
+def _count_attempt(groups: Iterable[Group], note: str, *, bulk: bool = False) -> None:
+    """Count the attempt before sending, so a crash mid-request still counts against the cap.
+
+    A bulk call also marks its operations ``sending`` (in the same statement): if its answer never
+    arrives, the job may exist at CardTrader with its uuid recorded nowhere, and ``claim`` holds
+    newer edits of those items back until such a job has had time to run."""
     ops = [op for g in groups for op in g.ops]
-    SyncOperation.objects.filter(pk__any=_ids(ops)).update(attempts=F("attempts") + 1, heartbeat_at=timezone.now())
+    now = timezone.now()
+    extra: dict[str, Any] = {"result": {SENDING_AT: now.timestamp()}} if bulk else {}
+    SyncOperation.objects.filter(pk__any=_ids(ops)).update(attempts=F("attempts") + 1, heartbeat_at=now, **extra)
     for op in ops:
         op.attempts += 1
+        if bulk:
+            op.result = extra["result"]
 
 
 # ----------------------------------------------------------------------------------- the run
@@ -490,7 +530,7 @@ class PushRun:
         """Send chunks; yields (job uuid, groups in payload order) for each accepted chunk."""
         for start in range(0, len(groups), self.batch):
             chunk = sorted(groups[start:start + self.batch], key=lambda g: g.item.product_id)  # type: ignore[union-attr]
-            _count_attempt(chunk, kind)
+            _count_attempt(chunk, kind, bulk=True)
             try:
                 if kind == "bulk_destroy":
                     uuid = self.client.bulk_destroy([g.item.product_id for g in chunk], priority=Priority.HIGH,  # type: ignore[union-attr]
@@ -513,9 +553,11 @@ class PushRun:
         refusal is sent again later. Raises ``Stop`` when the whole run must wait."""
         ops = [op for g in chunk for op in g.ops]
         if isinstance(exc, LIMITER_EXCEPTIONS):  # nothing was sent: the attempt does not count
-            SyncOperation.objects.filter(pk__any=_ids(ops)).update(attempts=F("attempts") - 1)
+            SyncOperation.objects.filter(pk__any=_ids(ops)).update(attempts=F("attempts") - 1, result={})
             raise Stop(_limiter_wait(exc), str(exc)) from exc
         self.report.requests += 1
+        if isinstance(exc, (ct.AuthError, ct.RateLimited)):  # refused before acting: no job exists
+            SyncOperation.objects.filter(pk__any=_ids(ops)).update(result={})
         if isinstance(exc, ct.AuthError):
             for g in chunk:
                 _retry(g, "auth_error", str(exc), delay=300.0, count=False)

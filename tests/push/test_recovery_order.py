@@ -6,11 +6,18 @@ Two races the end-to-end fault and crash tests hit only sometimes, made determin
   sent straight away, the sale could take CardTrader's quantity to 0 or below, where CardTrader
   deletes the listing, and it blurs the read-back that settles the increment;
 - a bulk job sent by a run that then died, followed by a newer edit of the same item: sent before
-  the old job is read to its end, the newer values can be overwritten by the older job.
+  the old job is read to its end, the newer values can be overwritten by the older job;
+- the same with the job's answer lost too (the run died between CardTrader accepting the bulk call
+  and the answer reaching it): the job exists, its uuid is recorded nowhere, and a newer edit sent at
+  once could still be overwritten when that job runs.
 """
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from django.utils import timezone
 
 from inventory.models import InventoryItem, SyncSettings
 from inventory.services.edits import item_adjust, item_delete, item_edit
@@ -134,3 +141,69 @@ def test_delete_or_absolute_quantity_is_not_held(cardtrader_sandbox, sandbox_set
     assert remote is None if change == "delete" else remote["quantity"] == 9
     settle_uncertain(seller, min_age_seconds=0.0)
     assert not SyncOperation.objects.filter(seller=user).exclude(state=OperationState.SUCCEEDED).exists()
+
+
+class _WorkerDied(BaseException):
+    """Stands for a worker killed between CardTrader accepting a bulk call and the answer reaching
+    it. A real SIGKILL cannot be aimed at that window of a few milliseconds; the bulk call itself
+    goes to the sandbox for real, so the job exists there exactly as it would."""
+
+
+class _DiesAfterSending:
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+    def bulk_update(self, *args, **kwargs):
+        self._client.bulk_update(*args, **kwargs)
+        raise _WorkerDied
+
+
+def _send_and_lose_the_answer(user) -> SyncOperation:
+    client = make_client(SyncSettings.objects.get(user=user))
+    try:
+        with pytest.raises(_WorkerDied):
+            push_seller_run(str(user.pk), client=_DiesAfterSending(client))
+    finally:
+        client.close()
+    return SyncOperation.objects.get(seller=user)
+
+
+def test_newer_edit_waits_for_a_job_whose_answer_was_lost(cardtrader_sandbox, sandbox_settings, fast_jobs, settings):
+    control = cardtrader_sandbox.control
+    account, user, product, item = _listed_item(control, quantity=3)
+    seller = str(user.pk)
+    settings.PUSH_UNRECORDED_JOB_SECONDS = 2.5
+
+    control.set_config(job_pending_seconds=1.5, job_running_seconds=0.5)  # the lost job runs for 2 s
+    item_edit(seller=user, item_id=item.pk, changes={"price_cents": 500})
+    lost = _send_and_lose_the_answer(user)
+    assert lost.state == OperationState.PENDING and not lost.cardtrader_job_uuid
+    control.set_config(job_pending_seconds=0.2, job_running_seconds=0.2)  # the re-send would overtake it
+
+    item_edit(seller=user, item_id=item.pk, changes={"price_cents": 700})
+    assert push_seller_run(seller).requests == 0, "the newer edit went out while the lost job could still run"
+    assert set(SyncOperation.objects.filter(item=item).values_list("next_attempt_at", flat=True)) == {
+        datetime.fromtimestamp(lost.result["sending_at"] + 2.5, tz=UTC)}
+
+    time.sleep(max(0.0, lost.result["sending_at"] + 2.5 - time.time()) + 0.05)
+    push_seller_run(seller)
+    assert _remote(control, account, product["id"])["price_cents"] == 700
+    time.sleep(0.5)  # past the lost job's own end, whichever order the sandbox saw
+    assert _remote(control, account, product["id"])["price_cents"] == 700
+    assert set(SyncOperation.objects.filter(item=item).values_list("state", flat=True)) == {OperationState.SUCCEEDED}
+    sent = [e for e in control.request_log(account.user_id) if e["method"] == "POST" and "bulk_update" in e["path"]]
+    assert len(sent) == 2 and sent[1]["time"] - sent[0]["time"] >= 2.4
+
+
+def test_lost_answer_without_a_newer_edit_is_resent_at_once(cardtrader_sandbox, sandbox_settings, fast_jobs):
+    """The same values again are harmless whenever the lost job lands: no wait, only the re-send."""
+    control = cardtrader_sandbox.control
+    _account, user, _product, item = _listed_item(control, quantity=3)
+    item_edit(seller=user, item_id=item.pk, changes={"price_cents": 500})
+    lost = _send_and_lose_the_answer(user)
+    SyncOperation.objects.filter(pk=lost.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+
+    assert [g.item.item_id for g in claim(str(user.pk), 10)] == [item.pk]
