@@ -4,7 +4,9 @@ Every record, whether it came from ``structlog.get_logger()`` or ``logging.getLo
 one line with ``timestamp``, ``level``, ``service``, ``component`` (the logger name), ``event``
 and the bound context (request_id, seller_id, operation_id, task_id, trace_id, span_id) plus any
 ``extra=`` fields. ``LOG_FORMAT=json`` writes JSON lines for the aggregator; ``console`` writes
-aligned, readable lines for a terminal. Redaction is the last step before rendering, always.
+aligned, readable lines for a terminal. Redaction is the last step before rendering, always:
+structlog events are redacted at the end of structlog's chain (``configure_structlog``) and
+carried to the handler as they are; foreign stdlib records are redacted in the formatter's tail.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from brxsync import tracing
 from brxsync.observability.redaction import redact_event
 
 SERVICE = "brx-sync"
@@ -52,8 +55,6 @@ def _keep_redacted_exception(_logger: Any, _method: str, event_dict: dict[str, A
 
 
 def _add_trace_ids(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    from brxsync import tracing
-
     if tracing.enabled():
         ids = tracing.current_ids()
         if ids:
@@ -89,6 +90,17 @@ def shared_processors() -> list[Any]:
     ]
 
 
+def _redact_foreign(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Drop ProcessorFormatter's bookkeeping keys and redact a foreign (stdlib) record's event.
+
+    A structlog event (``_from_structlog``) was redacted as the last step of structlog's chain and
+    nothing has been added to it since, so it is not scanned a second time (that was half of the
+    redaction cost of every access line)."""
+    from_structlog = event_dict.pop("_from_structlog", False)
+    event_dict.pop("_record", None)
+    return event_dict if from_structlog else redact_event(logger, method, event_dict)
+
+
 def _tail(fmt: str) -> list[Any]:
     """Exception text first, then redaction (always last before rendering), then the renderer.
     Tracebacks are rendered to text before redaction so an exception message is scanned too."""
@@ -97,7 +109,7 @@ def _tail(fmt: str) -> list[Any]:
         if fmt == "console" else structlog.processors.JSONRenderer()
     )
     ordering = [] if fmt == "console" else [_leading_keys_first]
-    return [structlog.processors.format_exc_info, _drop_color_message, redact_event, *ordering, renderer]
+    return [structlog.processors.format_exc_info, _drop_color_message, _redact_foreign, *ordering, renderer]
 
 
 def build_logging_dict(level: str, fmt: str) -> dict[str, Any]:
@@ -135,7 +147,7 @@ def build_logging_dict(level: str, fmt: str) -> dict[str, Any]:
 def make_formatter(fmt: str = "json") -> structlog.stdlib.ProcessorFormatter:
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared_processors(), structlog.stdlib.ExtraAdder(), _keep_redacted_exception],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *_tail(fmt)],
+        processors=_tail(fmt),  # _redact_foreign removes ProcessorFormatter's meta keys
     )
 
 
