@@ -1,12 +1,13 @@
 """Prometheus metrics of BRX Sync that no other module owns.
 
-Owned elsewhere: HTTP by route/status/latency (django-prometheus middleware), limiter and
-breaker families (``ratelimit/metrics.py``). Here:
+Owned elsewhere: limiter and breaker families (``ratelimit/metrics.py``). Here:
 
-* pushed from code paths: CardTrader requests (``observe_cardtrader_request``, called by the
-  client), webhook deliveries (``observe_webhook_response``, called by the request middleware
-  for the webhook route), DB connections opened (``connection_created``) and pool use
-  (sampled when a request or task starts);
+* pushed from code paths: web requests by route, method and status with their latency
+  (``observe_http_request``, called by ``ObservabilityMiddleware`` for every request), CardTrader
+  requests (``observe_cardtrader_request``, called by the client), webhook deliveries
+  (``record_webhook_delivery`` / ``observe_webhook_response``, called by the same middleware for
+  the webhook route), DB connections opened (``connection_created``) and pool use (sampled when a
+  request or task starts);
 * read at scrape time (``SyncStateCollector``): Celery queue depth (Redis LLEN of the broker
   lists), operations by kind and state, and running imports' progress, straight from the
   source of truth, so they are right however many processes exist and whichever one scrapes.
@@ -55,6 +56,45 @@ DB_POOL = Gauge(
     ["alias", "state"], multiprocess_mode="livesum",  # state: open | in_use | max | waiting
 )
 
+HTTP_REQUESTS = Counter(
+    "brxsync_http_requests_total", "Web requests answered, by route (URL pattern), method and status.",
+    ["route", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "brxsync_http_request_seconds",
+    "Web request latency by route and method, measured by ObservabilityMiddleware (all but the request-id "
+    "middleware included).",
+    ["route", "method"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+# Labelled children, looked up once: ``metric.labels(...)`` validates and locks on every call
+# (~3 µs, ×2 per metric in multiprocess mode), and the hot paths ask for the same few children
+# all day. Bounded: past the cap, children are looked up the slow way.
+_children: dict[tuple[Any, ...], Any] = {}
+_MAX_CHILDREN = 20_000
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    key = (metric, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = metric.labels(*labels)
+        if len(_children) < _MAX_CHILDREN:
+            _children[key] = child
+    return child
+
+
+_HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def observe_http_request(route: str, method: str, status: int, seconds: float) -> None:
+    """Count one answered web request. ``route`` is the URL pattern (``<unresolved>`` for a 404 no
+    pattern matched), so labels stay a fixed set; an unknown method is counted as ``other``."""
+    method = method if method in _HTTP_METHODS else "other"
+    _child(HTTP_REQUESTS, route, method, str(status)).inc()
+    _child(HTTP_LATENCY, route, method).observe(seconds)
+
+
 # CardTrader path segments that are ids become placeholders, so labels stay a small fixed set.
 _ID_SEGMENT = re.compile(r"/(?:\d+|[0-9a-fA-F]{8}-[0-9a-fA-F-]{27,}|[0-9a-fA-F]{32})(?=/|$)")
 
@@ -76,7 +116,7 @@ def observe_cardtrader_request(*, method: str, path: str, outcome: str, seconds:
 
 def record_webhook_delivery(result: str, reason: str = "") -> None:
     """``result`` is accepted, duplicate or rejected; ``reason`` the rejection's error code."""
-    WEBHOOK_DELIVERIES.labels(result, reason).inc()
+    _child(WEBHOOK_DELIVERIES, result, reason).inc()
 
 
 def observe_webhook_response(response: Any) -> None:
@@ -100,14 +140,21 @@ def observe_webhook_response(response: Any) -> None:
 
 def on_connection_created(sender: Any = None, connection: Any = None, **_: Any) -> None:
     if connection is not None:
-        DB_CONNECTIONS_OPENED.labels(connection.alias).inc()
+        _child(DB_CONNECTIONS_OPENED, connection.alias).inc()
+
+
+# Last value set per (pid, alias, state): a gauge write in multiprocess mode is an mmap write
+# under a lock, and between two requests the pool's numbers rarely change.
+_pool_sampled: dict[tuple[int, str, str], int] = {}
 
 
 def sample_db_pools(**_: Any) -> None:
     """Record this process's pool use. Connected to request_started and task_prerun: cheap
-    (a dict read), and frequent exactly when the pool is busy."""
+    (a dict read, and a gauge write only for a number that changed), and frequent exactly when
+    the pool is busy."""
     from django.db import connections
 
+    pid = os.getpid()  # in the key: a forked child starts with its own (zeroed) gauge values
     for conn in connections.all(initialized_only=True):
         pool = getattr(conn, "pool", None) if conn.vendor == "postgresql" else None
         if pool is None:
@@ -117,10 +164,12 @@ def sample_db_pools(**_: Any) -> None:
         except Exception:  # noqa: S112 - the pool may be closing; the next sample will do
             continue
         size = stats.get("pool_size", 0)
-        DB_POOL.labels(conn.alias, "open").set(size)
-        DB_POOL.labels(conn.alias, "in_use").set(max(0, size - stats.get("pool_available", 0)))
-        DB_POOL.labels(conn.alias, "max").set(stats.get("pool_max", 0))
-        DB_POOL.labels(conn.alias, "waiting").set(stats.get("requests_waiting", 0))
+        for state, number in (("open", size), ("in_use", max(0, size - stats.get("pool_available", 0))),
+                              ("max", stats.get("pool_max", 0)), ("waiting", stats.get("requests_waiting", 0))):
+            key = (pid, conn.alias, state)
+            if _pool_sampled.get(key) != number:
+                _child(DB_POOL, conn.alias, state).set(number)
+                _pool_sampled[key] = number
 
 
 # --- scrape-time state ------------------------------------------------------------------------

@@ -40,8 +40,9 @@ INSTALLED_APPS = [
     "brxsync.api",
 ]
 
+# HTTP metrics (route, method, status, latency) come from ObservabilityMiddleware, not
+# django-prometheus's two middlewares: they updated 14 families per request (docs/BENCHMARKS.md).
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "brxsync.api.middleware.RequestIdMiddleware",
     "brxsync.observability.context.ObservabilityMiddleware",
     "brxsync.api.middleware.ErrorEnvelopeMiddleware",
@@ -53,7 +54,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "brxsync.urls"

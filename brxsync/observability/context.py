@@ -46,7 +46,8 @@ def _route(request: HttpRequest) -> str:
 
 
 class ObservabilityMiddleware:
-    """Binds the request's log context, writes one access line, counts webhook outcomes.
+    """Binds the request's log context, writes one access line, counts the request (route,
+    method, status, latency) and webhook outcomes.
 
     Sits right after ``brxsync.api.middleware.RequestIdMiddleware`` and takes the id that one
     assigned (``request.request_id``), so the id echoed in ``X-Request-ID``, quoted in error
@@ -79,13 +80,16 @@ class ObservabilityMiddleware:
                         metrics.observe_webhook_response(response)
                 return response
             finally:
+                elapsed = time.perf_counter() - started
+                route = _route(request)
+                metrics.observe_http_request(route, request.method or "", status, elapsed)
                 if span is not None:
-                    tracing.finish_request_span(span, request, _route(request), status)
+                    tracing.finish_request_span(span, request, route, status)
                 level = logging.DEBUG if quiet and status < 500 else logging.INFO
                 if access_log.isEnabledFor(level):  # inside the span: the line carries its trace id
                     access_log.log(
-                        level, "http_request", method=request.method, route=_route(request), status=status,
-                        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                        level, "http_request", method=request.method, route=route, status=status,
+                        duration_ms=round(elapsed * 1000, 2),
                     )
                 structlog.contextvars.clear_contextvars()
 
