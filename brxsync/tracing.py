@@ -71,6 +71,20 @@ def enabled() -> bool:
     return _enabled
 
 
+_tracers: dict[str, Any] = {}
+
+
+def _tracer(name: str) -> Any:
+    """The global provider's tracer for ``name``, made once: ``trace.get_tracer`` builds a new
+    Tracer and instrumentation scope on every call (~0.07 ms, more than an unsampled span itself)."""
+    tracer = _tracers.get(name)
+    if tracer is None:
+        from opentelemetry import trace
+
+        tracer = _tracers[name] = trace.get_tracer(name)
+    return tracer
+
+
 def current_ids() -> tuple[str, str] | None:
     """(trace_id, span_id) of the active span as hex, or None outside any span."""
     from opentelemetry import trace
@@ -167,9 +181,10 @@ def request_span(request: Any) -> Iterator[Any]:
 
     carrier = {name: request.META[key] for name, key in _CONTEXT_HEADERS.items() if key in request.META}
     parent = propagate.extract(carrier) if carrier else None
-    tracer = trace.get_tracer("brxsync.http")
-    with tracer.start_as_current_span(request.method or "HTTP", context=parent, kind=trace.SpanKind.SERVER,
-                                      record_exception=True, set_status_on_exception=True) as span:
+    with _tracer("brxsync.http").start_as_current_span(
+        request.method or "HTTP", context=parent, kind=trace.SpanKind.SERVER, record_exception=True,
+        set_status_on_exception=True,
+    ) as span:
         yield span
 
 
@@ -207,8 +222,7 @@ def _sql_span(execute: Any, sql: str, params: Any, many: bool, context: dict[str
         return execute(sql, params, many, context)  # an unsampled trace: no span to hang it on
     connection = context["connection"]
     verb = sql.lstrip().split(None, 1)[0].upper() if sql else "SQL"
-    tracer = trace.get_tracer("brxsync.db")
-    with tracer.start_as_current_span(
+    with _tracer("brxsync.db").start_as_current_span(
         f"{verb} {connection.alias}", kind=trace.SpanKind.CLIENT,
         attributes={"db.system.name": connection.vendor, "db.namespace": connection.alias,
                     "db.query.text": sql[:2000]},  # parameters are never recorded
