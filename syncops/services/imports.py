@@ -4,8 +4,10 @@
 running operation). ``import_run`` (the bulk-sync task) streams ``GET /products/export``, maps each
 chunk's blueprints, and per chunk of ``IMPORT_CHUNK_SIZE`` products, in one transaction: COPY into a
 temporary stage, one set-based upsert, heartbeat with progress (``ChunkWriter``: ``IMPORT_WRITERS``
-connections write chunks side by side). The ids are remembered as seen; after the last chunk (and
-only after a complete export) items CardTrader no longer lists are marked removed.
+connections write chunks side by side). A seller's first import (no stock yet) COPYs chunks
+straight into the stock table instead, falling back to the upsert at the first row already there.
+The ids are remembered as seen; after the last chunk (and only after a complete export) items
+CardTrader no longer lists are marked removed.
 
 Re-running is always safe: the upsert is keyed on (seller, product id) and skips unchanged rows,
 so a crash halfway leaves no duplicates and the next run (a re-delivered task, a retry, or a new
@@ -67,8 +69,12 @@ def import_body(run: BulkRun, sync: SyncSettings, *, progress: ProgressCallback 
     seller_id = run.seller_id
     started = time.monotonic()
     unmapped = 0
+    # A seller without stock gets the first-import COPY (ChunkWriter): nothing to conflict with. A
+    # crashed first import's retry finds its committed chunks and upserts.
+    first = not InventoryItem.objects.filter(seller_id=seller_id).exists()
     with StageTables(keep_rows=False) as stage:
-        with ChunkWriter(stage, seller_id, writers=settings.IMPORT_WRITERS, heartbeat=run.heartbeat) as writer:
+        with ChunkWriter(stage, seller_id, writers=settings.IMPORT_WRITERS, heartbeat=run.heartbeat,
+                         first_import=first) as writer:
             for rows in stream_export(run, sync, client):
                 unmapped += map_rows(rows)
                 writer.write(rows)
@@ -84,7 +90,7 @@ def import_body(run: BulkRun, sync: SyncSettings, *, progress: ProgressCallback 
     result = {
         "processed": processed, "inserted": counts.inserted, "updated": counts.updated,
         "unchanged": processed - counts.inserted - counts.updated, "unmapped": unmapped,
-        "removed": removed, "seconds": round(time.monotonic() - started, 3),
+        "removed": removed, "copied": writer.copied, "seconds": round(time.monotonic() - started, 3),
     }
     if progress:
         progress({**result, "finished": True})

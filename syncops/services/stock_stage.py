@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from django.db import connection, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from inventory.catalogue_mapping import map_blueprints
@@ -253,10 +253,7 @@ class StageTables:
             if not self.keep_rows:  # normally already empty (ON COMMIT DELETE ROWS), but not in one long transaction
                 cur.execute(f"DELETE FROM {self.stage}")
             if self.postgres:
-                # A chunk's commit need not wait for its WAL flush: if PostgreSQL crashed, the lost
-                # tail of chunks would be redone by the retry (the upsert is idempotent), and the
-                # run's outcome is committed synchronously, which flushes every chunk before it.
-                cur.execute("SET LOCAL synchronous_commit TO OFF")
+                _async_commit(cur)
                 with cur.cursor.copy(f"COPY {self.stage} ({cols}) FROM STDIN") as copy:
                     copy.set_types(COPY_TYPES)
                     write = copy.write_row
@@ -286,6 +283,45 @@ class StageTables:
 
     def _seen_sql(self) -> str:
         return f"INSERT INTO {self.seen} (product_id) SELECT product_id FROM {self.stage}"
+
+
+def _async_commit(cur: Any) -> None:
+    """A chunk's commit need not wait for its WAL flush: if PostgreSQL crashed, the lost tail of
+    chunks would be redone by the retry (the write is idempotent), and the run's outcome is
+    committed synchronously, which flushes every chunk before it."""
+    cur.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+# What a first import's COPY adds after the stage columns of each row (same values as the upsert's).
+_NEW_TAIL = ("seller_id", "sync_state", "version", "last_synced_at", "created_at", "updated_at")
+_NEW_TAIL_TYPES = ("text", "text", "int4", "text", "text", "text")
+
+
+def copy_new_items(rows: list[Row], seller_id: Any, now: datetime) -> None:
+    """COPY rows straight into the stock table: a seller's first import, nothing to conflict with.
+
+    PostgreSQL only, inside the caller's transaction. COPY writes heap pages in batches (one WAL
+    record per page instead of one per row) and skips the stage, the upsert's conflict probe and its
+    speculative insertion. The unique (seller, product_id) key still guards: a product id that is
+    already there raises ``IntegrityError`` (the caller falls back to the upsert), so a first import
+    can never duplicate a row. The constant columns go as text, formatted once per chunk.
+    """
+    cols = ", ".join((*STAGE_COLUMNS, *_NEW_TAIL))
+    stamp = now.isoformat()
+    tail = [str(seller_id if isinstance(seller_id, uuid.UUID) else uuid.UUID(str(seller_id))),
+            ItemSyncState.IN_SYNC.value, 1, stamp, stamp, stamp]
+    with connection.cursor() as cur:
+        _async_commit(cur)
+        # psycopg's own COPY errors as Django's (IntegrityError for a clash or a refused row).
+        with connection.wrap_database_errors, cur.cursor.copy(f"COPY {ITEMS} ({cols}) FROM STDIN") as copy:
+            copy.set_types(COPY_TYPES + _NEW_TAIL_TYPES)
+            write = copy.write_row
+            for r in rows:
+                write(r + tail)
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) == "23505"
 
 
 def _changed_predicate(target: str, source: str) -> str:
@@ -362,15 +398,24 @@ class ChunkWriter:
     ``writers`` is 1 (inline, on the caller's connection) on SQLite and inside a caller's
     transaction: other connections could not see its uncommitted rows, and its writes must roll
     back with it. Ids go to ``stage.add_seen`` on the caller's connection either way.
+
+    ``first_import`` (the seller had no stock when the run started; PostgreSQL only): chunks are
+    COPYed straight into the stock table (``copy_new_items``) instead of staged and upserted. If a
+    chunk meets a row that is already there (something else created it meanwhile, or a product id
+    repeats across chunks), that chunk's COPY is rolled back to a savepoint and the chunk, and every
+    later one, goes through the upsert. A crash leaves committed chunks behind, so the retry is not
+    a first import and upserts: no duplicates either way (the unique key decides, not this flag).
     """
 
     def __init__(self, stage: StageTables, seller_id: Any, *, writers: int,
-                 heartbeat: Callable[[int], None] | None = None) -> None:
+                 heartbeat: Callable[[int], None] | None = None, first_import: bool = False) -> None:
         self.stage = stage
         self.seller_id = seller_id
         self.heartbeat = heartbeat
+        self.first_import = first_import and stage.postgres
         self.counts = UpsertCounts()
         self.done = 0  # rows committed
+        self.copied = 0  # of which COPYed straight into the stock table (first import)
         self.writers = writers if stage.postgres and not connection.in_atomic_block else 1
         self._lock = threading.Lock()
         self._errors: list[BaseException] = []
@@ -412,8 +457,11 @@ class ChunkWriter:
     def _write(self, stage: StageTables, rows: list[Row]) -> None:
         yield_to_webhooks()  # outside the transaction: a pause holds no locks
         with transaction.atomic():
-            stage.load(rows)
-            counts = upsert_from_stage(stage, self.seller_id, timezone.now())
+            now = timezone.now()
+            counts = self._copy_new(rows, now) if self.first_import else None
+            if counts is None:
+                stage.load(rows)
+                counts = upsert_from_stage(stage, self.seller_id, now)
             with self._lock:
                 self.done += len(rows)
                 done = self.done
@@ -421,6 +469,20 @@ class ChunkWriter:
                 self.heartbeat(done)
         with self._lock:
             self.counts.add(counts)
+
+    def _copy_new(self, rows: list[Row], now: datetime) -> UpsertCounts | None:
+        """A first import's chunk by COPY; None (and the upsert from now on) if a row was there."""
+        try:
+            with transaction.atomic():  # a savepoint: a clash undoes this COPY only
+                copy_new_items(rows, self.seller_id, now)
+        except IntegrityError as exc:
+            if not _is_unique_violation(exc):
+                raise
+            self.first_import = False
+            return None
+        with self._lock:
+            self.copied += len(rows)
+        return UpsertCounts(inserted=len(rows))
 
     def _work(self) -> None:
         try:
