@@ -140,3 +140,82 @@ def test_cardtrader_requests_counted_by_the_client(sandbox_settings, sandbox_acc
     assert value("brxsync_cardtrader_requests_total", endpoint="/info", method="GET",
                  outcome="auth_error") == before_auth + 1
     assert value("brxsync_cardtrader_request_seconds_count", endpoint="/info", method="GET") >= 2
+
+
+@pytest.mark.django_db
+def test_http_requests_by_route_method_status_with_latency(client, probe_urls):
+    """ObservabilityMiddleware counts every answer (probes included) under its URL pattern."""
+    def count(route: str, method: str, status: str) -> float:
+        return value("brxsync_http_requests_total", route=route, method=method, status=status)
+
+    def latency_count(route: str, method: str) -> float:
+        return value("brxsync_http_request_seconds_count", route=route, method=method)
+
+    before = (count("health/live", "GET", "200"), latency_count("health/live", "GET"),
+              count("<unresolved>", "GET", "404"), count("<unresolved>", "other", "404"))
+    assert client.get("/health/live").status_code == 200
+    assert client.get("/health/live").status_code == 200
+    assert client.get("/api/v1/no-such-route/").status_code == 404
+    assert client.generic("BREW", "/api/v1/no-such-route/").status_code == 404  # odd methods: one label
+    after = (count("health/live", "GET", "200"), latency_count("health/live", "GET"),
+             count("<unresolved>", "GET", "404"), count("<unresolved>", "other", "404"))
+    assert [a - b for a, b in zip(after, before, strict=True)] == [2, 2, 1, 1]
+    assert value("brxsync_http_request_seconds_sum", route="health/live", method="GET") > 0
+    # /metrics serves the family (it is registered on the process registry).
+    scraped = scrape(client)
+    assert scraped[("brxsync_http_requests_total", (("method", "GET"), ("route", "health/live"),
+                                                    ("status", "200")))] == after[0]
+
+
+@pytest.mark.django_db
+def test_webhook_route_is_counted_under_its_pattern(client, probe_urls):
+    shop = make_shop()
+    route = "api/v1/webhooks/cardtrader/<str:webhook_id>/"
+    before = value("brxsync_http_requests_total", route=route, method="POST", status="401")
+    body, signature = builders.signed(builders.delivery(builders.order(1, "paid", []), mode="test"), shop.secret)
+    assert client.post(shop.url, data=body, content_type="application/json",
+                       HTTP_SIGNATURE="AAAA" + signature[4:]).status_code == 401
+    assert value("brxsync_http_requests_total", route=route, method="POST", status="401") == before + 1
+
+
+_POOL_PROBE = """
+import django, json
+django.setup()
+from django.db import connection
+from prometheus_client import REGISTRY
+from brxsync import metrics
+
+def gauges():
+    return [REGISTRY.get_sample_value("brxsync_db_pool_connections", {"alias": "default", "state": s})
+            for s in ("open", "in_use", "max", "waiting")]
+
+connection.pool.open(wait=True, timeout=30)  # min_size connections ready: the checkout waits for none
+connection.ensure_connection()  # one connection out of the pool
+metrics.sample_db_pools()
+print(json.dumps(gauges()))
+connection.close()  # back to the pool
+metrics.sample_db_pools()
+print(json.dumps(gauges()))
+"""
+
+
+@pytest.mark.django_db
+def test_db_pool_gauges_follow_the_pool(settings):
+    """A process with production's pool (``DB_POOL=true``) samples it when a request starts:
+    the in-use count goes up and back down (a value that did not change is not rewritten, one
+    that did is)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    db = settings.DATABASES["default"]
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="brxsync.test_settings", DB_POOL="true",
+               DB_POOL_MIN_SIZE="1", DB_POOL_MAX_SIZE="3",
+               DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}")
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    out = subprocess.run([sys.executable, "-c", _POOL_PROBE], env=env, capture_output=True, text=True,
+                         timeout=120, check=True).stdout.strip().splitlines()
+    checked_out, returned = json.loads(out[-2]), json.loads(out[-1])
+    assert checked_out[1] == 1 and checked_out[2] == 3 and checked_out[0] >= 1
+    assert returned[1] == 0 and returned[2] == 3

@@ -152,3 +152,92 @@ def test_sentry_sends_only_scrubbed_events(settings):
     assert sent
     payload = b"".join(item.get_bytes() for env in sent for item in env.items)
     assert token.encode() not in payload and b"RuntimeError" in payload
+
+
+# --- the fast paths (redaction runs on every field of every line, so it skips what cannot match) ---
+
+
+@pytest.mark.parametrize(
+    ("text", "leak"),
+    [
+        ("token=abcd", "abcd"),  # the shortest text a shape matches (10 characters)
+        ("TOKEN=abcdefgh", "abcdefgh"),  # upper case: the gates compare lower-cased text
+        ("X-Api-Key: abcdefgh1234", "abcdefgh1234"),
+        ("API_KEY=abcdefgh", "abcdefgh"),
+        ("AUTHORIZATION: BASIC dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
+        # Non-ASCII text takes no shortcut: case-insensitive matching folds these onto ASCII letters.
+        ("to\u212aen=abcdefgh", "abcdefgh"),  # Kelvin sign for k
+        ("\u017fecret=abcdefgh", "abcdefgh"),  # long s
+        ("author\u0131zation=abcdefgh", "abcdefgh"),  # dotless i
+    ],
+)
+def test_gated_shapes_are_still_redacted(text, leak):
+    assert leak not in redact_text(text)
+
+
+def test_short_registered_secret_is_cut_even_below_the_shape_length():
+    secret = "k9Q!x2#Z"  # 8 characters: the shortest value register_secret keeps
+    register_secret(secret)
+    try:
+        assert redact_text(secret) == REDACTED
+        assert redact_text(f"s={secret}") == f"s={REDACTED}"
+    finally:
+        forget_secret(secret)
+
+
+def test_registered_secrets_are_cut_whole_whatever_their_number():
+    """The prefix-tree pattern against the plain rule: each registered value is cut, the longest
+    where two start at the same place, with more values registered than are kept (LRU)."""
+    import random
+
+    from brxsync.observability import redaction
+
+    rnd = random.Random(7)
+    values = [f"{uuid.uuid4().hex}" for _ in range(600)]
+    nested = ["0123456789ab", "0123456789abcdef", "0123456789abXY"]  # prefixes of one another
+    try:
+        for v in values + nested:
+            register_secret(v)
+        kept = values[-(redaction._MAX_KNOWN - len(nested)):] + nested
+        for v in rnd.sample(kept[:-3], 50) + nested:
+            assert redact_text(f"a {v} b") == f"a {REDACTED} b"
+            assert redact_text(f"x{v}y") == f"x{REDACTED}y"
+        assert redact_text("0123456789abcdef!") == f"{REDACTED}!"  # the longer one, not "[REDACTED]cdef"
+        evicted = values[0]
+        assert redact_text(f"a {evicted} b") == f"a {evicted} b"
+    finally:
+        for v in values + nested:
+            forget_secret(v)
+
+
+def test_structlog_events_are_redacted_once_and_foreign_records_in_the_formatter(json_logs, monkeypatch):
+    """A structlog event is redacted at the end of structlog's chain and not scanned again by the
+    formatter; a stdlib record is redacted by the formatter, bound context included (which
+    ``RedactingFilter`` never sees)."""
+    import structlog
+
+    from brxsync.observability import context, logs
+
+    calls = []
+    real = logs.redact_event
+
+    def counting(*args):
+        calls.append(args[2].get("event"))
+        return real(*args)
+
+    monkeypatch.setattr(logs, "redact_event", counting)
+    context.bind(api_key="ctx-secret-0123456789")
+    try:
+        structlog.get_logger("tests.once").info("structlog line", token="tok-0123456789", note=f"Bearer {JWT}")
+        logging.getLogger("tests.once").info("stdlib line %s", f"Bearer {JWT}")
+    finally:
+        structlog.contextvars.unbind_contextvars("api_key")
+
+    # The formatter (one per handler: stderr's and the capture's) scanned the foreign record only.
+    assert calls and set(calls) == {"stdlib line Bearer [REDACTED]"}
+    lines = {r["event"]: r for r in json_logs.records() if r.get("component") == "tests.once"}
+    structlog_line, stdlib_line = lines["structlog line"], lines["stdlib line Bearer [REDACTED]"]
+    assert structlog_line["token"] == REDACTED and JWT not in structlog_line["note"]
+    assert structlog_line["api_key"] == REDACTED and stdlib_line["api_key"] == REDACTED
+    assert "ctx-secret-0123456789" not in json_logs.text and "tok-0123456789" not in json_logs.text
+    assert not any(k.startswith("_") for r in (structlog_line, stdlib_line) for k in r)  # no formatter meta keys
