@@ -159,9 +159,6 @@ def _is_sensitive_name(key: str) -> bool:
 # before the regex runs: most log values (levels, routes, ids, timestamps) contain none of them, and
 # a case-insensitive regex scans the whole string at every position even when nothing can match.
 _MIN_SHAPE_LEN = 10  # the shortest text a shape matches: "token=abcd"
-_SCHEME_WORDS = ("bearer", "api-key", "token", "basic")  # shape 0
-_KEY_WORDS = ("token", "secret", "password", "authorization", "signature", "apikey", "api_key", "api-key",
-              "cookie")  # shape 4
 (_SCHEME, _SCHEME_SUB), (_JWT, _), (_FERNET, _), (_HMAC, _), (_KEYED, _KEYED_SUB) = _PATTERNS
 
 
@@ -181,8 +178,10 @@ def redact_text(text: str) -> str:
         return text
     # A substitution only removes text or inserts "[REDACTED]" (which holds none of the literals
     # below) next to text already there, so gates checked on the text before it stay valid.
+    # The word lists are spelled out (not any() over a tuple): this runs for every string field of
+    # every log line, and a chain of ``in`` tests costs half as much as a generator.
     lower = text.lower()
-    if any(word in lower for word in _SCHEME_WORDS):
+    if "token" in lower or "bearer" in lower or "basic" in lower or "api-key" in lower:
         text = _SCHEME.sub(_SCHEME_SUB, text)
     if "eyJ" in text:
         text = _JWT.sub(REDACTED, text)
@@ -191,7 +190,11 @@ def redact_text(text: str) -> str:
     has_equals = "=" in text
     if has_equals and len(text) >= 44:
         text = _HMAC.sub(REDACTED, text)
-    if (has_equals or ":" in text) and any(word in lower for word in _KEY_WORDS):
+    if (has_equals or ":" in text) and (
+        "token" in lower or "secret" in lower or "password" in lower or "authorization" in lower
+        or "signature" in lower or "cookie" in lower or "apikey" in lower or "api_key" in lower
+        or "api-key" in lower
+    ):
         text = _KEYED.sub(_KEYED_SUB, text)
     return text
 
@@ -216,6 +219,10 @@ def redact_event(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict
     for key, value in list(event_dict.items()):
         if key != "event" and is_sensitive_key(key):
             event_dict[key] = REDACTED
+        elif type(value) is str:  # most fields: the common case first
+            event_dict[key] = redact_text(value)
+        elif value is None or type(value) in (int, float, bool):
+            continue
         elif isinstance(value, str | bytes | Mapping | list | tuple | set | frozenset):
             event_dict[key] = redact_value(value)
         elif value is not None and not isinstance(value, bool | int | float):
