@@ -65,6 +65,7 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = _METRICS_DIR
 _BROKER_NS = os.environ["BRX_TEST_BROKER_NAMESPACE"] = f"obsbench-{uuid.uuid4().hex[:8]}"
 
 MODES = ("off", "no_tracing", "on")
+ALL_MODES = ("off", "no_logs", "no_tracing", "on")  # --modes may add no_logs (in-process only)
 ENDPOINTS = ("health", "webhook")
 _OBS_MIDDLEWARE = "brxsync.observability.context.ObservabilityMiddleware"
 
@@ -163,14 +164,15 @@ def _cleanup(user: object) -> None:
     shutil.rmtree(_METRICS_DIR, ignore_errors=True)
 
 
-def _print_table(results: dict[tuple[str, str], dict[str, float]], columns: list[tuple[str, str, str]]) -> None:
+def _print_table(results: dict[tuple[str, str], dict[str, float]], columns: list[tuple[str, str, str]],
+                 modes: tuple[str, ...] = MODES) -> None:
     """One row per endpoint and mode; each column's overhead is against that endpoint's ``off``."""
     head = "| endpoint | mode | " + " | ".join(title for title, _, _ in columns) + " |"
     print(head)
     print("|---|---|" + "---:|" * len(columns))
     for endpoint in ENDPOINTS:
         base = results[(endpoint, "off")]
-        for mode in MODES:
+        for mode in modes:
             row = results[(endpoint, mode)]
             cells = []
             for _, key, fmt in columns:
@@ -229,14 +231,14 @@ def in_process(args: argparse.Namespace) -> None:
     cpu: dict[tuple[str, str], float] = {}
 
     def run(mode: str, endpoint: str, n: int) -> list[float]:
-        if mode in ("on", "no_tracing"):
+        if mode != "off":
             if mode == "on":
                 tracing.configure()
             else:
                 tracing.disable()
             metric_receivers(True)
             root.handlers = [file_handler]
-            root.setLevel(logging.INFO)
+            root.setLevel(logging.WARNING if mode == "no_logs" else logging.INFO)  # no_logs: no access line
             ctx = override_settings()
         else:
             tracing.disable()
@@ -261,6 +263,7 @@ def in_process(args: argparse.Namespace) -> None:
         cpu[(endpoint, mode)] = cpu.get((endpoint, mode), 0.0) + time.process_time() - cpu0
         return timings
 
+    modes = tuple(m for m in ALL_MODES if m in args.modes.split(","))
     results: dict[tuple[str, str], list[float]] = {}
     try:
         if args.profile:
@@ -278,10 +281,11 @@ def in_process(args: argparse.Namespace) -> None:
         for endpoint in ENDPOINTS:
             run("on", endpoint, 50)  # warm-up: imports, connections, instrumentation
             run("off", endpoint, 50)
-            for mode in MODES:
+            for mode in modes:
                 cpu.pop((endpoint, mode), None)  # the warm-up's
             for round_no in range(args.rounds):
-                for mode in MODES[round_no % 3:] + MODES[:round_no % 3]:  # who goes first rotates
+                k = round_no % len(modes)
+                for mode in modes[k:] + modes[:k]:  # who goes first rotates
                     results.setdefault((endpoint, mode), []).extend(run(mode, endpoint, args.requests))
     finally:
         tracing.disable()
@@ -301,7 +305,7 @@ def in_process(args: argparse.Namespace) -> None:
         table[key] = {"n": len(t), "rps": len(t) / sum(t), "median": statistics.median(t) * 1000,
                       "p95": statistics.quantiles(t, n=20)[18] * 1000, "cpu": cpu[key] / len(t) * 1000}
     _print_table(table, [("requests", "n", "d"), ("req/s", "rps", ",.0f"), ("median ms", "median", ".2f"),
-                         ("p95 ms", "p95", ".2f"), ("CPU ms/request", "cpu", ".3f")])
+                         ("p95 ms", "p95", ".2f"), ("CPU ms/request", "cpu", ".3f")], modes)
     print(f"# no_tracing + on: {lines} log lines written, {batches} OTLP export batches received by the stub")
 
 
@@ -522,7 +526,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn: worker processes per server")
     parser.add_argument("--sample-ratio", default="0.1",
                         help="OTEL_TRACES_SAMPLE_RATIO for 'on' (production default 0.1; 1.0 traces every request)")
-    parser.add_argument("--profile", choices=MODES, help="in-process: cProfile the webhook requests of one mode")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help="in-process: which of off,no_logs,no_tracing,on to run (no_logs: metrics and "
+                             "middleware, no access line, no tracing)")
+    parser.add_argument("--profile", choices=ALL_MODES, help="in-process: cProfile the webhook requests of one mode")
     parser.add_argument("--profile-out", default="obsbench.prof")
     parser.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)  # the collector stub's process
     args = parser.parse_args()
