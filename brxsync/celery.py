@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import celeryd_init
+from celery.signals import celeryd_init, task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brxsync.settings")
 
@@ -33,3 +33,21 @@ def _set_prefetch(sender: Any = None, conf: Any = None, options: dict | None = N
     raw = (options or {}).get("queues")
     queues = raw.split(",") if isinstance(raw, str) else raw
     conf.worker_prefetch_multiplier = prefetch_for_queues(list(queues) if queues else None)
+
+
+@task_prerun.connect(weak=False, dispatch_uid="brx-db-connections-prerun")
+@task_postrun.connect(weak=False, dispatch_uid="brx-db-connections-postrun")
+def _recycle_db_connections(task: Any = None, **_: Any) -> None:
+    """Around each task in a worker, what Django does around each request: close a connection
+    past CONN_MAX_AGE, left in a transaction or broken by an error, keep the rest (with
+    CONN_HEALTH_CHECKS, checked on first use). Replaces the Django fix-up's close-everything per
+    task, which CELERY_DB_REUSE_MAX (settings.py) turns down to once per that many tasks.
+    Eager tasks (tests, the embedded run) run inside their caller's transaction: left alone.
+    """
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections, connections
+
+    if any(conn.in_atomic_block for conn in connections.all(initialized_only=True)):
+        return
+    close_old_connections()
