@@ -250,6 +250,24 @@ def closed_loop(make_call, conns: int, seconds: float) -> float:
     return count[0] / (time.perf_counter() - began)
 
 
+def sample_backlog(app, user, started: float, stop: threading.Event,
+                   out: list[tuple[float, int, int, int]]) -> None:
+    """Every 0.5 s during the end-to-end phase: (seconds since start, apply messages waiting in the
+    broker, messages a worker holds unacked, deliveries stored and not applied). Says where a backlog
+    sits: in the broker (the worker is short of capacity), held (applies are slow), or neither
+    (the hand-off from the web tier lags)."""
+    from django.db import connection
+
+    from syncops.models import WebhookEvent, WebhookState
+
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        while not stop.wait(0.5):
+            waiting = WebhookEvent.objects.filter(seller=user, state=WebhookState.RECEIVED).count()
+            out.append((time.time() - started, client.llen("high-priority"), client.hlen("unacked"), waiting))
+    connection.close()
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
@@ -361,6 +379,11 @@ def main() -> None:
             time.sleep(1.0)  # the export is streaming and rows are being written when deliveries start
         e2e_first = order_base + next(cursor)
         e2e_started = time.time()
+        timeline: list[tuple[float, int, int, int]] = []
+        sampling = threading.Event()
+        sampler = threading.Thread(target=sample_backlog, args=(app, user, e2e_started, sampling, timeline),
+                                   daemon=True)
+        sampler.start()
         lat, sent = fixed_rate(port, webhook, args.rate, args.seconds)
         e2e_ended = time.time()
         e2e_last = order_base + next(cursor)
@@ -380,6 +403,8 @@ def main() -> None:
                 e2e.append((row["decremented_at"] - ev["received_at"]).total_seconds() * 1000)
                 first_in = min(first_in or ev["received_at"], ev["received_at"])
                 last_done = max(last_done or row["decremented_at"], row["decremented_at"])
+        sampling.set()
+        sampler.join()
         if importer is not None:
             out, _ = importer.communicate(timeout=600)
             lines = [line for line in out.splitlines() if line.startswith("{")]
@@ -422,6 +447,9 @@ def main() -> None:
               f"max {max(e2e):.1f} ms; "
               f"request p50 {statistics.median(lat):.2f} ms p99 {pct(lat, 99):.2f} ms; "
               f"applied {len(e2e) / (last_done - first_in).total_seconds():.0f}/s from first stored to last applied")
+    if timeline:
+        print("backlog timeline (s: broker queue / held unacked / stored not applied): " + ", ".join(
+            f"{t:.0f}: {q}/{u}/{w}" for t, q, u, w in timeline[::2]))
     if import_result:
         print(f"concurrent import of another seller ({args.import_products:,} products): {import_result}")
 
