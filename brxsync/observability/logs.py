@@ -10,9 +10,11 @@ carried to the handler as they are; foreign stdlib records are redacted in the f
 """
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
+import orjson
 import structlog
 
 from brxsync import tracing
@@ -101,12 +103,25 @@ def _redact_foreign(logger: Any, method: str, event_dict: dict[str, Any]) -> dic
     return event_dict if from_structlog else redact_event(logger, method, event_dict)
 
 
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _dumps(obj: Any, **kw: Any) -> str:
+    """The JSON renderer's serializer: orjson (~10× json.dumps on a log line), with datetimes and
+    dataclasses still handed to structlog's fallback (``repr``) as json.dumps would; json.dumps for
+    what orjson refuses (an int beyond 64 bits, a key it cannot turn into a string)."""
+    try:
+        return orjson.dumps(obj, default=kw.get("default"), option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        return json.dumps(obj, **kw)
+
+
 def _tail(fmt: str) -> list[Any]:
     """Exception text first, then redaction (always last before rendering), then the renderer.
     Tracebacks are rendered to text before redaction so an exception message is scanned too."""
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
-        if fmt == "console" else structlog.processors.JSONRenderer()
+        if fmt == "console" else structlog.processors.JSONRenderer(serializer=_dumps)
     )
     ordering = [] if fmt == "console" else [_leading_keys_first]
     return [structlog.processors.format_exc_info, _drop_color_message, _redact_foreign, *ordering, renderer]

@@ -79,3 +79,23 @@ def test_console_format_is_readable_and_redacted():
     assert not line.lstrip().startswith("{")
     assert "retrying with Bearer [REDACTED]" in line and "abc.def" not in line
     assert "warning" in line.lower() and "syncops.push" in line
+
+
+def test_json_lines_render_what_orjson_refuses_and_keep_the_field_order(json_logs):
+    """The JSON renderer uses orjson and falls back to json.dumps: a huge int or an int key still
+    give one valid line; objects inside containers are rendered by repr as before."""
+    import datetime
+    import logging
+
+    import structlog
+
+    structlog.get_logger("tests.render").info("big", n=2**70, nested={1: "a"})
+    structlog.get_logger("tests.render").info("plain", when=[datetime.date(2026, 1, 2)], count=3)
+    logging.getLogger("tests.render").info("stdlib %d", 7)
+    lines = [r for r in json_logs.records() if r.get("component") == "tests.render"]
+    assert [r["event"] for r in lines] == ["big", "plain", "stdlib 7"]
+    assert lines[0]["n"] == 2**70 and lines[0]["nested"] == {"1": "a"}
+    assert lines[1]["when"] == ["datetime.date(2026, 1, 2)"] and lines[1]["count"] == 3
+    first = json_logs.text.splitlines()[0]
+    assert first.startswith('{"timestamp":') and list(lines[2])[:5] == [
+        "timestamp", "level", "service", "component", "event"]
