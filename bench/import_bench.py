@@ -70,20 +70,12 @@ def child_write(api_base: str, token: str) -> dict:
 
     from inventory.models import User
     from syncops.cardtrader import CardTraderClient
-    from syncops.services.stock_stage import (
-        COPY_TYPES,
-        STAGE_COLUMNS,
-        ChunkWriter,
-        StageTables,
-        export_row,
-        map_rows,
-    )
+    from syncops.services.stock_stage import ChunkWriter, StageTables, copy_rows, export_row, map_rows
 
     with CardTraderClient(token=token, seller_id="bench", base_url=api_base, export_timeout=(5.0, 600.0)) as c:
         rows = list(c.export_products(convert=export_row))
     for i in range(0, len(rows), 5000):
         map_rows(rows[i:i + 5000])
-    cols = ", ".join(STAGE_COLUMNS)
     with connection.cursor() as cur:  # baseline: plain COPY of the same rows into a scratch table
         cur.execute("DROP TABLE IF EXISTS bench_scratch")
         cur.execute("CREATE TABLE bench_scratch (product_id bigint, blueprint_id int, print_id bigint, "
@@ -91,10 +83,8 @@ def child_write(api_base: str, token: str) -> dict:
                     "quantity int, price_cents int, currency varchar(3), properties jsonb, description text, "
                     "user_data_field text, graded boolean)")
         started = time.perf_counter()
-        with transaction.atomic(), cur.cursor.copy(f"COPY bench_scratch ({cols}) FROM STDIN") as copy:
-            copy.set_types(COPY_TYPES)  # the same COPY settings the stage uses
-            for r in rows:
-                copy.write_row(r)
+        with transaction.atomic():
+            copy_rows(cur, "bench_scratch", rows)  # the same COPY (binary, typed) the import uses
         copy_s = time.perf_counter() - started
         cur.execute("DROP TABLE bench_scratch")
     out = {"rows": len(rows), "copy_s": copy_s, "writers": settings.IMPORT_WRITERS}

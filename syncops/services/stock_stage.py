@@ -25,14 +25,16 @@ import json
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import DataError, IntegrityError, connection, connections, transaction
 from django.utils import timezone
+from psycopg.types.json import set_json_dumps
 
 from inventory.catalogue_mapping import map_blueprints
 from inventory.models import InventoryItem, ItemSyncState
@@ -69,10 +71,14 @@ _TABLE = STAGE_COLUMNS.index("print_table")
 _DONE = object()
 
 
-# COPY's per-column types (text format), so psycopg picks each dumper once, not per value.
-# ``properties`` goes as text: it is already JSON, and the server casts it to the column's jsonb.
-COPY_TYPES = ("int8", "int4", "int8", "text", "text", "int4", "int4", "int4", "int4", "int4", "text", "text",
+# COPY's per-column types, so psycopg picks each dumper once, not per value. COPY goes in
+# PostgreSQL's binary format (``copy_rows``): the server then reads integers, booleans, uuids and
+# timestamps as they are instead of parsing their text (~15 % of a first import's backend CPU).
+# ``properties`` is already JSON text; it goes as jsonb's binary form (a version byte + the text).
+COPY_TYPES = ("int8", "int4", "int8", "text", "text", "int4", "int4", "int4", "int4", "int4", "text", "jsonb",
               "text", "text", "bool")
+_INT_BOUNDS = {"int4": (-2**31, 2**31 - 1), "int8": (-2**63, 2**63 - 1)}
+_BOUNDED = tuple((i, itemgetter(i), *_INT_BOUNDS[t]) for i, t in enumerate(COPY_TYPES) if t in _INT_BOUNDS)
 _json_text = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
 _SORTED = orjson.OPT_SORT_KEYS
 
@@ -85,6 +91,46 @@ def _properties_text(props: Any) -> str:
         return orjson.dumps(props, option=_SORTED).decode()
     except orjson.JSONEncodeError:
         return _json_text(props)
+
+
+def _json_as_is(text: str) -> str:
+    return text
+
+
+def check_int_ranges(rows: list[Row]) -> None:
+    """Refuse a chunk whose integer column holds a value its column cannot.
+
+    Text COPY left that to PostgreSQL ("out of range for type integer"); in binary COPY psycopg's
+    int4 dumper keeps the low 32 bits and sends them, so 2**32 + 5 would be stored as 5. Checked per
+    column with C-level min/max over the chunk (~2 ms per 5,000 rows); zeros and NULLs are dropped
+    by ``filter(None, ...)``, both being in range.
+    """
+    for i, get, low, high in _BOUNDED:
+        values = list(filter(None, map(get, rows)))
+        if values and (min(values) < low or max(values) > high):
+            bad = next(r for r in rows if r[i] is not None and not low <= r[i] <= high)
+            raise DataError(f"product {bad[0]}: {STAGE_COLUMNS[i]} {bad[i]} is out of range for its column")
+
+
+def copy_rows(cur: Any, table: str, rows: list[Row], *, tail: Sequence[Any] = (),
+              tail_columns: Sequence[str] = (), tail_types: Sequence[str] = ()) -> None:
+    """Binary COPY of stage rows (``STAGE_COLUMNS``, then ``tail``'s constant values on every row)
+    into ``table`` on a Django cursor (PostgreSQL). psycopg's errors come out as Django's
+    (``IntegrityError`` for a duplicate key or a refused row, ``DataError`` for a bad value)."""
+    check_int_ranges(rows)
+    cols = ", ".join((*STAGE_COLUMNS, *tail_columns))
+    raw = cur.cursor
+    set_json_dumps(_json_as_is, context=raw)  # this cursor only: properties are JSON text already
+    with connection.wrap_database_errors, raw.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types((*COPY_TYPES, *tail_types))
+        write = copy.write_row
+        if tail:
+            tail = list(tail)
+            for r in rows:
+                write(r + tail)
+        else:
+            for r in rows:
+                write(r)
 
 
 def product_row(p: Any) -> Row:
@@ -248,18 +294,14 @@ class StageTables:
     def load(self, rows: list[Row]) -> None:
         """Stage rows (COPY on PostgreSQL). Call inside a transaction. A kept stage (reconcile) fills
         ``seen`` from itself at the end; an import records ids with ``add_seen``."""
-        cols = ", ".join(STAGE_COLUMNS)
         with connection.cursor() as cur:
             if not self.keep_rows:  # normally already empty (ON COMMIT DELETE ROWS), but not in one long transaction
                 cur.execute(f"DELETE FROM {self.stage}")
             if self.postgres:
                 _async_commit(cur)
-                with cur.cursor.copy(f"COPY {self.stage} ({cols}) FROM STDIN") as copy:
-                    copy.set_types(COPY_TYPES)
-                    write = copy.write_row
-                    for r in rows:
-                        write(r)
+                copy_rows(cur, self.stage, rows)
             else:
+                cols = ", ".join(STAGE_COLUMNS)
                 marks = ", ".join(["%s"] * len(STAGE_COLUMNS))
                 cur.executemany(f"INSERT INTO {self.stage} ({cols}) VALUES ({marks})", rows)
 
@@ -268,7 +310,8 @@ class StageTables:
         written on other connections, which cannot see this session's temporary tables)."""
         with connection.cursor() as cur:
             if self.postgres:
-                with cur.cursor.copy(f"COPY {self.seen} (product_id) FROM STDIN") as copy:
+                sql = f"COPY {self.seen} (product_id) FROM STDIN"
+                with connection.wrap_database_errors, cur.cursor.copy(sql) as copy:
                     copy.write("".join(f"{i}\n" for i in ids))
             else:
                 cur.executemany(f"INSERT INTO {self.seen} (product_id) VALUES (%s)", [(i,) for i in ids])
@@ -294,7 +337,7 @@ def _async_commit(cur: Any) -> None:
 
 # What a first import's COPY adds after the stage columns of each row (same values as the upsert's).
 _NEW_TAIL = ("seller_id", "sync_state", "version", "last_synced_at", "created_at", "updated_at")
-_NEW_TAIL_TYPES = ("text", "text", "int4", "text", "text", "text")
+_NEW_TAIL_TYPES = ("uuid", "text", "int4", "timestamptz", "timestamptz", "timestamptz")
 
 
 def copy_new_items(rows: list[Row], seller_id: Any, now: datetime) -> None:
@@ -304,20 +347,13 @@ def copy_new_items(rows: list[Row], seller_id: Any, now: datetime) -> None:
     record per page instead of one per row) and skips the stage, the upsert's conflict probe and its
     speculative insertion. The unique (seller, product_id) key still guards: a product id that is
     already there raises ``IntegrityError`` (the caller falls back to the upsert), so a first import
-    can never duplicate a row. The constant columns go as text, formatted once per chunk.
+    can never duplicate a row.
     """
-    cols = ", ".join((*STAGE_COLUMNS, *_NEW_TAIL))
-    stamp = now.isoformat()
-    tail = [str(seller_id if isinstance(seller_id, uuid.UUID) else uuid.UUID(str(seller_id))),
-            ItemSyncState.IN_SYNC.value, 1, stamp, stamp, stamp]
+    seller = seller_id if isinstance(seller_id, uuid.UUID) else uuid.UUID(str(seller_id))
     with connection.cursor() as cur:
         _async_commit(cur)
-        # psycopg's own COPY errors as Django's (IntegrityError for a clash or a refused row).
-        with connection.wrap_database_errors, cur.cursor.copy(f"COPY {ITEMS} ({cols}) FROM STDIN") as copy:
-            copy.set_types(COPY_TYPES + _NEW_TAIL_TYPES)
-            write = copy.write_row
-            for r in rows:
-                write(r + tail)
+        copy_rows(cur, ITEMS, rows, tail=(seller, ItemSyncState.IN_SYNC.value, 1, now, now, now),
+                  tail_columns=_NEW_TAIL, tail_types=_NEW_TAIL_TYPES)
 
 
 def _is_unique_violation(exc: IntegrityError) -> bool:

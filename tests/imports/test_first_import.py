@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 
 from inventory.models import InventoryItem, ItemSyncState, User
 from syncops.services.stock_stage import ChunkWriter, StageTables
@@ -112,3 +112,31 @@ def test_parallel_writers_fall_back_on_a_clash_without_duplicates():
     assert items[1_205][:2] == (2, ItemSyncState.IN_SYNC)
     assert (writer.counts.inserted, writer.counts.updated, writer.done) == (2_999, 1, 3_000)
     assert writer.copied < 3_000 and writer.copied % 500 == 0
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-import-copy", "staged-upsert"])
+@pytest.mark.parametrize(("column", "value"), [(8, 2**32 + 5), (9, -2**31 - 1), (2, 2**63)],
+                         ids=["quantity-int4", "price-int4", "print-id-int8"])
+def test_an_integer_its_column_cannot_hold_is_refused_not_truncated(first, column, value):
+    # Binary COPY: psycopg's int4 dumper would send the low 32 bits (2**32 + 5 stored as 5).
+    seller = _seller()
+    rows = [_row(i) for i in range(1, 11)]
+    rows[3][column] = value
+    with pytest.raises(DataError, match="out of range"):
+        _write(seller, [[_row(i) for i in range(100, 105)], rows], first=first)
+    assert sorted(_items(seller)) == list(range(100, 105))
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first-import-copy", "staged-upsert"])
+def test_values_arrive_as_sent_through_binary_copy(first):
+    seller = _seller()
+    row = _row(1, name="Ænima ☃")
+    row[2], row[3], row[5], row[6] = 2**40, "cards_prints", None, None  # print id beyond int4, NULL ids
+    row[11] = '{"condition":"NM","nested":{"é":[1,2.5,null,true]}}'
+    row[12], row[13], row[14] = "tab\there\nnewline \\ backslash", "", True
+    _write(seller, [[row]], first=first)
+    item = InventoryItem.objects.get(seller=seller)
+    assert (item.print_id, item.print_table, item.game_id, item.category_id, item.name) == (
+        2**40, "cards_prints", None, None, "Ænima ☃ 1")
+    assert item.properties == {"condition": "NM", "nested": {"é": [1, 2.5, None, True]}}
+    assert (item.description, item.graded) == ("tab\there\nnewline \\ backslash", True)
