@@ -185,8 +185,11 @@ def claim(seller_id: str, limit: int) -> list[Group]:
     quantity relies on.
     """
     with transaction.atomic():
+        # Candidates are read without locks (locking 4 × limit rows, most of them not claimed, was
+        # half this query's time): the run holds the seller's lock, and the operations claimed are
+        # locked below, after their items, which is what orders a claim against an edit.
         candidates = list(
-            SyncOperation.objects.select_for_update(skip_locked=True)
+            SyncOperation.objects
             .filter(_due(seller_id)).exclude(item_id__in=SyncOperation.objects.filter(
                 seller_id=seller_id, state=OperationState.RUNNING, item__isnull=False).values("item_id"))
             .exclude(item_id__any=held_by_uncertain(seller_id)).order_by("id")
@@ -194,11 +197,9 @@ def claim(seller_id: str, limit: int) -> list[Group]:
         )
         if not candidates:
             return []
-        item_ids: list[int] = []
-        for _, item_id in candidates:
-            if item_id is not None and item_id not in item_ids:
-                item_ids.append(item_id)
-        item_ids = sorted(item_ids[:limit])
+        # The first ``limit`` distinct items in outbox order (a dict keeps order; a list's ``in`` made
+        # this loop quadratic: 33 ms of a 500-item claim).
+        item_ids = sorted(list(dict.fromkeys(item_id for _, item_id in candidates if item_id is not None))[:limit])
         orphan_ids = [op_id for op_id, item_id in candidates if item_id is None]
         # Rows, not model instances: building 1,000 instances per claim was a third of its time.
         items = {

@@ -38,3 +38,12 @@ def test_a_subquery_stays_in(ops):
     sub = SyncOperation.objects.filter(item__isnull=False).values("pk")
     qs = SyncOperation.objects.filter(pk__any=sub)
     assert " IN (SELECT" in str(qs.query) and qs.count() == 3
+
+
+def test_plain_ints_and_values_needing_preparation_match_in(ops):
+    """Plain ints skip Django's per-value preparation; strings, duplicates and tuples still match ``__in``."""
+    ids = [op.pk for op in ops]
+    for values in ([ids[0], ids[0], ids[3]], (ids[1], ids[2]), [str(ids[4]), ids[5]], [str(i) for i in ids]):
+        assert sorted(SyncOperation.objects.filter(pk__any=values).values_list("pk", flat=True)) == \
+            sorted(SyncOperation.objects.filter(pk__in=values).values_list("pk", flat=True))
+    assert SyncOperation.objects.filter(item_id__any=[ops[1].item_id] * 3).count() == 3
