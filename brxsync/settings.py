@@ -232,6 +232,9 @@ SYNC_LEASE_SECONDS = env.float("SYNC_LEASE_SECONDS", default=120.0)
 # applied (0 = never), for at most BULK_YIELD_MAX_SECONDS per chunk (syncops/services/yielding.py).
 BULK_YIELD_BACKLOG = env.int("BULK_YIELD_BACKLOG", default=20)
 BULK_YIELD_MAX_SECONDS = env.float("BULK_YIELD_MAX_SECONDS", default=2.0)
+# ... or while any delivery still waiting for its apply message was stored this long ago (0 = never):
+# the worker is behind even when the backlog is short.
+BULK_YIELD_LATE_MS = env.int("BULK_YIELD_LATE_MS", default=250)
 RECONCILE_INTERVAL_SECONDS = env.int("RECONCILE_INTERVAL_SECONDS", default=6 * 3600)
 RECONCILE_SPREAD_SECONDS = env.int("RECONCILE_SPREAD_SECONDS", default=3600)
 RECONCILE_REPORT_ITEMS = env.int("RECONCILE_REPORT_ITEMS", default=1000)
