@@ -132,6 +132,7 @@ def child_import(op_id: int) -> None:
 def prepare_import(products: int):
     """A second seller connected to a sandbox account holding ``products`` products, and its
     import operation (not yet run). Returns (sandbox, operation id, child env)."""
+    from _sandbox_accounts import free_sandbox_account
     from django.conf import settings
 
     from cardtrader_sandbox.runner import start_sandbox
@@ -148,6 +149,7 @@ def prepare_import(products: int):
     settings.RATE_LIMIT_KEY_PREFIX = env["WHBENCH_RL_PREFIX"]
     acct = sandbox.control.create_account(name="Import bench")
     sandbox.control.seed_products(acct.user_id, products, seed=2)
+    free_sandbox_account(acct.user_id)
     seller_id = uuid.uuid4()
     connection_connect(seller_id=seller_id, token=acct.token)
     op = import_start(seller=User.objects.get(pk=seller_id), dispatch=False)

@@ -13,11 +13,12 @@ every outgoing change (edits stay queued in the outbox) and every import/reconci
 """
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from brxsync.errors import ServiceError
@@ -51,6 +52,15 @@ class CardTraderUnavailable(ConnectionRefused):
 
     status = 503
     code = "cardtrader_unavailable"
+
+
+class AccountInUse(ConnectionRefused):
+    """The CardTrader account is connected to another seller. Two sellers on one CardTrader
+    inventory would overwrite each other's quantities, and only one of them would get its orders'
+    webhooks (CardTrader has one webhook URL per app)."""
+
+    status = 409
+    code = "cardtrader_account_in_use"
 
 
 class SellerNotConnected(ConnectionRefused):
@@ -95,6 +105,7 @@ def connection_connect(*, seller_id: Any, token: str) -> ConnectionResult:
     seller_uuid = uuid.UUID(str(seller_id))
     info = _validate(token)
     with transaction.atomic():
+        _claim_account(info.user_id, seller_uuid)
         user, created = User.objects.get_or_create(pk=seller_uuid, defaults={"username": f"seller-{seller_uuid}"})
         sync, _ = SyncSettings.objects.select_for_update().get_or_create(user=user)
         sync.set_credentials(token=token.strip(), shared_secret=info.shared_secret)
@@ -112,6 +123,28 @@ def connection_connect(*, seller_id: Any, token: str) -> ConnectionResult:
         cardtrader_app_id=sync.cardtrader_app_id, cardtrader_app_name=sync.cardtrader_app_name,
         cardtrader_user_id=sync.cardtrader_user_id, webhook_url=sync.webhook_url, steps=WEBHOOK_STEPS,
     )
+
+
+def _account_lock_key(cardtrader_user_id: int) -> int:
+    digest = hashlib.blake2b(f"cardtrader-account:{cardtrader_user_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _claim_account(cardtrader_user_id: int | None, seller_uuid: uuid.UUID) -> None:
+    """Refuse a CardTrader account another connected seller holds (reconnecting the same seller,
+    or taking over from a disconnected one, is fine). Two connects of one account at once are
+    serialised by a transaction lock on the account id, so both cannot pass the check."""
+    if cardtrader_user_id is None:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_account_lock_key(cardtrader_user_id)])
+    taken = SyncSettings.objects.filter(
+        cardtrader_user_id=cardtrader_user_id, connection_state=ConnectionState.CONNECTED,
+    ).exclude(user_id=seller_uuid).exists()
+    if taken:
+        raise AccountInUse("this CardTrader account is already connected to another seller; "
+                           "disconnect it there first")
 
 
 def _settings_for_update(seller_id: Any) -> SyncSettings:
