@@ -218,7 +218,7 @@ def in_process(args: argparse.Namespace) -> None:
     for f in root.handlers[0].filters:
         file_handler.addFilter(f)
     original_handlers = list(root.handlers)
-    bare = [m for m in settings.MIDDLEWARE if not m.startswith("django_prometheus.") and m != _OBS_MIDDLEWARE]
+    bare = [m for m in settings.MIDDLEWARE if m != _OBS_MIDDLEWARE]
 
     def metric_receivers(connected: bool) -> None:
         if connected:
@@ -315,7 +315,7 @@ _OFF_SETTINGS = '''\
 """observability_overhead's "off": no observability middleware, no tracing, no metric receivers."""
 from brxsync.test_settings import *  # noqa: F403
 
-MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("django_prometheus.") and m != {obs!r}]  # noqa: F405
+MIDDLEWARE = [m for m in MIDDLEWARE if m != {obs!r}]  # noqa: F405
 OTEL_EXPORTER_OTLP_ENDPOINT = ""
 LOGGING_CONFIG = "obsbench_off_settings.configure_logging_only"
 

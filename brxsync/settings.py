@@ -33,7 +33,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
-    "django_prometheus",
     "inventory",
     "syncops",
     "ratelimit",
