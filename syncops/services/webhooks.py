@@ -8,6 +8,7 @@ and only while the ``webhook_auto_apply`` feature flag is on (``auto_apply_enabl
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import logging
@@ -312,6 +313,11 @@ class _HandOff:
     not. The delivery is already committed, so anything this drops — a full queue, a broker
     marked down after a failure, a process that dies with items queued — the sweeper re-sends.
     Started lazily and per pid, so gunicorn's forked workers each get their own thread.
+
+    Each delivery travels with a copy of its request's context (``contextvars``: the trace and
+    the bound log context), and a message is published inside its first delivery's: the apply
+    task then continues that request's trace and carries its request id, as tasks enqueued on
+    the request thread do. Deliveries sharing the message are named in the task's arguments.
     """
 
     MAX_QUEUED = 10_000
@@ -320,7 +326,7 @@ class _HandOff:
 
     def __init__(self) -> None:
         self._pid = 0
-        self._queue: queue.Queue[int] = queue.Queue(self.MAX_QUEUED)
+        self._queue: queue.Queue[tuple[int, contextvars.Context]] = queue.Queue(self.MAX_QUEUED)
         self._lock = threading.Lock()
         self._down_until = 0.0
 
@@ -329,7 +335,7 @@ class _HandOff:
             return  # broker known down: the sweeper will dispatch it
         self._ensure_thread()
         try:
-            self._queue.put_nowait(event_id)
+            self._queue.put_nowait((event_id, contextvars.copy_context()))
         except queue.Full:
             logger.warning("webhook hand-off queue full; delivery %s left to the sweeper", event_id)
 
@@ -348,17 +354,18 @@ class _HandOff:
             # than the rest of the request), so deliveries arriving within LINGER_SECONDS of
             # each other share one message: one publish per delivery at a trickle, one per
             # APPLY_BATCH under load, for at most LINGER_SECONDS more delivery → stock time.
-            event_ids = [self._queue.get()]
+            first_id, context = self._queue.get()
+            event_ids = [first_id]
             deadline = time.monotonic() + self.LINGER_SECONDS
             while len(event_ids) < APPLY_BATCH:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 try:
-                    event_ids.append(self._queue.get(timeout=remaining))
+                    event_ids.append(self._queue.get(timeout=remaining)[0])
                 except queue.Empty:
                     break
-            if time.monotonic() < self._down_until or not dispatch_apply(event_ids):
+            if time.monotonic() < self._down_until or not context.run(dispatch_apply, event_ids):
                 self._down_until = max(self._down_until, time.monotonic() + self.DOWN_FOR_SECONDS)
 
 

@@ -124,3 +124,47 @@ def test_sample_ratio_records_that_share_of_requests(ratio, low, high):
     out = subprocess.run([sys.executable, "-c", _SAMPLED_SPANS], env=env, capture_output=True, text=True,
                          timeout=120, check=True).stdout.strip().splitlines()[-1]
     assert low <= int(out) <= high
+
+
+@pytest.mark.django_db(transaction=True)  # the hand-off runs on commit
+def test_webhook_apply_task_continues_the_delivery_requests_trace(spans, redis_client):
+    """The apply message is published by a background thread (no response waits on the broker):
+    it must still be published inside the delivery request's trace and log context."""
+    from celery.signals import before_task_publish
+    from django.conf import settings as live
+    from django.test import Client
+
+    from brxsync.observability.context import HEADER
+    from tests.webhooks import builders
+    from tests.webhooks.conftest import make_shop
+
+    carried: list[dict] = []
+
+    def record(sender: str = "", headers: dict | None = None, **_) -> None:
+        if sender.endswith("webhook_apply"):
+            carried.append(dict((headers or {}).get(HEADER) or {}))
+
+    shop = make_shop()
+    body, signature = builders.signed(builders.delivery(builders.order(4242, "paid", [(1, 1)])), shop.secret)
+    before_task_publish.connect(record, weak=False)
+    try:
+        response = Client().post(shop.url, data=body, content_type="application/json", HTTP_SIGNATURE=signature,
+                                 HTTP_TRACEPARENT="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                                 HTTP_X_REQUEST_ID="req-webhook-trace-test")
+        assert response.status_code == 200, response.content
+        deadline = time.monotonic() + 10
+        while not [s for s in spans.get_finished_spans() if "webhook_apply" in s.name]:
+            assert time.monotonic() < deadline, [s.name for s in spans.get_finished_spans()]
+            time.sleep(0.02)
+    finally:
+        before_task_publish.disconnect(record)
+        # The message is for no worker of this run: take it off the queue.
+        redis_client.delete(f"{live.CELERY_BROKER_TRANSPORT_OPTIONS['global_keyprefix']}high-priority")
+
+    finished = spans.get_finished_spans()
+    (server,) = [s for s in finished if s.kind.name == "SERVER"]
+    (publish,) = [s for s in finished if s.name.startswith("apply_async/") and "webhook_apply" in s.name]
+    assert server.context.trace_id == int("0af7651916cd43dd8448eb211c80319c", 16)
+    assert publish.context.trace_id == server.context.trace_id
+    assert publish.parent.span_id == server.context.span_id
+    assert carried and carried[0].get("request_id") == "req-webhook-trace-test"

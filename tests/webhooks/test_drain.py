@@ -72,6 +72,31 @@ def test_a_drain_takes_at_most_drain_orders_oldest_first(shop, monkeypatch):
     assert [state(e) for e in waiting] == ["applied", "applied", "received", "received"]
 
 
+@pytest.mark.parametrize("why", ["claimed by its message", "not handed off yet"])
+def test_a_drain_never_overtakes_an_older_delivery_it_may_not_take(shop, why):
+    """Order 2 was sold, then cancelled (its stock given back), then order 3 sold that stock. If
+    the cancellation is in flight elsewhere (or not handed off yet), applying order 3 before it
+    would find no stock and record an oversell CardTrader never had: the drain stops there."""
+    add_stock(shop, 111, 1)
+    sold = store(shop, builders.delivery(order(2, "paid", [(111, 1)])))
+    assert webhook_events_apply(event_ids=[sold]) == {sold: "applied"} and qty(shop, 111) == 0
+    own = store(shop, builders.delivery(order(9, "paid", [(222, 1)])))
+    cancelled = store(shop, builders.delivery(order(2, "canceled", [(111, 1)])))
+    newer = store(shop, builders.delivery(order(3, "paid", [(111, 1)])))
+    if why == "claimed by its message":
+        WebhookEvent.objects.filter(pk=cancelled).update(attempts=1)
+    else:
+        WebhookEvent.objects.filter(pk=cancelled).update(dispatched_at=None)
+
+    webhook_events_apply(event_ids=[own])
+    assert state(newer) == WebhookState.RECEIVED, "the drain overtook the older cancellation"
+
+    webhook_events_apply(event_ids=[cancelled])
+    webhook_events_apply(event_ids=[newer])
+    assert qty(shop, 111) == 0
+    assert not OrderLedger.objects.filter(seller=shop.user, oversold__gt=0).exists()
+
+
 def test_a_drain_skips_an_order_another_apply_holds(shop):
     """The order's advisory lock is held by another session (another worker applying it): a
     drain does not wait for it and does not take it; the holder applies it."""
