@@ -9,8 +9,10 @@ Figures, each measured in a FRESH process so peak RSS (ru_maxrss) belongs to tha
               inserting every row): a first import (chunks COPYed into the stock table) with one
               connection and with ``IMPORT_WRITERS`` (what the import uses), and the staged
               COPY + set-based upsert (re-import / retry path), next to the baseline: a plain
-              ``COPY`` of the same rows into a scratch table, in the same process. Goal:
-              write ≥ 1/3 of COPY's rate.
+              ``COPY`` of the same rows into a scratch table, in the same process (binary as the
+              import sends it, and text; the faster counts). Goal: write ≥ 1/3 of COPY's rate.
+              Each stage also reports its CPU seconds (this process + its PostgreSQL backends,
+              from /proc), which the neighbours on a shared machine cannot inflate.
 
 Uses the database ``brxsync_bench`` (or ``BENCH_DATABASE_URL``'s) on the local PostgreSQL (created
 and migrated if missing), the
@@ -28,6 +30,7 @@ import resource
 import shlex
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -37,6 +40,50 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brxsync.test_settings")
 os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/brxsync_bench")
 os.environ.setdefault("BLUEPRINT_DATABASE_URL", "mysql://root@127.0.0.1:3306/test_brxsync_catalogue")
+
+
+class CpuMeter:
+    """CPU seconds of this process plus the PostgreSQL backends serving its database.
+
+    On two shared cores wall time mostly measures the neighbours: a stage's CPU does not. The
+    backends are found by their process title (``postgres: <user> <database> ...``), sampled every
+    0.1 s by pid and start time so a backend that exits mid-stage (a writer's connection) keeps its
+    last figure. Needs the same machine as PostgreSQL and read access to its /proc entries; reports
+    ``None`` otherwise.
+    """
+
+    def __init__(self, database: str) -> None:
+        self.needle = f" {database} ".encode()
+        self.seen: dict[tuple[str, str], int] = {}
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.ok = Path("/proc").is_dir()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        if self.ok:
+            self._thread.start()
+
+    def _scan(self) -> None:
+        for d in Path("/proc").glob("[0-9]*"):
+            try:
+                if self.needle not in (d / "cmdline").read_bytes().replace(b"\0", b" "):
+                    continue
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            self.seen[(d.name, fields[19])] = int(fields[11]) + int(fields[12])
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.1):
+            self._scan()
+
+    def read(self) -> tuple[float, float | None]:
+        """(this process's CPU s, the backends' CPU s or None)."""
+        own = sum(os.times()[:2])
+        if not self.ok:
+            return own, None
+        time.sleep(0.15)  # let a finishing backend's last tick land
+        self._scan()
+        return (own, sum(self.seen.values()) / self.tick) if self.seen else (own, None)
 
 
 def _rss_mb() -> float:
@@ -60,7 +107,8 @@ def child_import(op_id: int) -> dict:
     started = time.perf_counter()
     outcome = import_run(op_id)
     wall = time.perf_counter() - started
-    return {"state": str(outcome.state), "wall": wall, "rss_mb": _rss_mb(), "result": outcome.result}
+    return {"state": str(outcome.state), "wall": wall, "rss_mb": _rss_mb(), "result": outcome.result,
+            "cpu_s": sum(os.times()[:2])}
 
 
 def child_write(api_base: str, token: str) -> dict:
@@ -70,24 +118,60 @@ def child_write(api_base: str, token: str) -> dict:
 
     from inventory.models import User
     from syncops.cardtrader import CardTraderClient
-    from syncops.services.stock_stage import ChunkWriter, StageTables, copy_rows, export_row, map_rows
+    from syncops.services.stock_stage import (
+        COPY_TYPES,
+        STAGE_COLUMNS,
+        ChunkWriter,
+        StageTables,
+        copy_rows,
+        export_row,
+        map_rows,
+    )
 
     with CardTraderClient(token=token, seller_id="bench", base_url=api_base, export_timeout=(5.0, 600.0)) as c:
         rows = list(c.export_products(convert=export_row))
     for i in range(0, len(rows), 5000):
         map_rows(rows[i:i + 5000])
+    meter = CpuMeter(connection.settings_dict["NAME"])
+    cpu: dict[str, tuple[float, float | None]] = {}
+
+    def measured(key: str, started_cpu: tuple[float, float | None]) -> None:
+        now = meter.read()
+        cpu[key] = (now[0] - started_cpu[0],
+                    None if now[1] is None or started_cpu[1] is None else now[1] - started_cpu[1])
+
     with connection.cursor() as cur:  # baseline: plain COPY of the same rows into a scratch table
         cur.execute("DROP TABLE IF EXISTS bench_scratch")
         cur.execute("CREATE TABLE bench_scratch (product_id bigint, blueprint_id int, print_id bigint, "
                     "print_table varchar(32), name varchar(255), game_id int, category_id int, expansion_id int, "
                     "quantity int, price_cents int, currency varchar(3), properties jsonb, description text, "
                     "user_data_field text, graded boolean)")
-        started = time.perf_counter()
-        with transaction.atomic():
-            copy_rows(cur, "bench_scratch", rows)  # the same COPY (binary, typed) the import uses
-        copy_s = time.perf_counter() - started
+        cols = ", ".join(STAGE_COLUMNS)
+        text_types = [t if t != "jsonb" else "text" for t in COPY_TYPES]
+        times: dict[str, list[float]] = {"copy_bin_s": [], "copy_text_s": []}
+        # Binary (as the import sends it) and text (typed, properties as text), twice each,
+        # interleaved; the baseline is the fastest of the four.
+        for key in ("copy_bin_s", "copy_text_s", "copy_text_s", "copy_bin_s"):
+            cur.execute("TRUNCATE bench_scratch")
+            c0 = meter.read()
+            started = time.perf_counter()
+            with transaction.atomic():
+                if key == "copy_bin_s":
+                    copy_rows(cur, "bench_scratch", rows)
+                else:
+                    with cur.cursor.copy(f"COPY bench_scratch ({cols}) FROM STDIN") as copy:
+                        copy.set_types(text_types)
+                        for r in rows:
+                            copy.write_row(r)
+            times[key].append(time.perf_counter() - started)
+            if times[key][-1] == min(times[key]):
+                measured(key, c0)
         cur.execute("DROP TABLE bench_scratch")
-    out = {"rows": len(rows), "copy_s": copy_s, "writers": settings.IMPORT_WRITERS}
+    copy_bin_s, copy_text_s = min(times["copy_bin_s"]), min(times["copy_text_s"])
+    copy_s = min(copy_bin_s, copy_text_s)
+    cpu["copy_s"] = cpu["copy_bin_s" if copy_s == copy_bin_s else "copy_text_s"]
+    out = {"rows": len(rows), "copy_s": copy_s, "copy_bin_s": copy_bin_s, "copy_text_s": copy_text_s,
+           "writers": settings.IMPORT_WRITERS}
     # A first import as the import writes it (chunks COPYed into the stock table), with one
     # connection and with IMPORT_WRITERS; then the staged upsert (what a re-import or a crashed first
     # import's retry uses) inserting the same rows, with IMPORT_WRITERS.
@@ -96,6 +180,7 @@ def child_write(api_base: str, token: str) -> dict:
     for key, writers, first in stages:
         _fresh_items_table()
         seller = User.objects.create(username=f"bench-write-{uuid.uuid4().hex[:8]}")
+        c0 = meter.read()
         started = time.perf_counter()
         with StageTables(keep_rows=False) as stage:
             with ChunkWriter(stage, seller.pk, writers=writers, first_import=first) as writer:
@@ -104,9 +189,11 @@ def child_write(api_base: str, token: str) -> dict:
                 writer.finish()
             stage.finish_seen()
         out[key] = time.perf_counter() - started
+        measured(key, c0)
         assert writer.counts.inserted == len(rows), writer.counts
         assert writer.copied == (len(rows) if first else 0), writer.copied
     out["write_s"] = out[f"write_s_{settings.IMPORT_WRITERS}"]
+    out["cpu"] = cpu
     out["rss_mb"] = _rss_mb()
     return out
 
@@ -208,7 +295,13 @@ def main() -> None:
                                     "--threads", "--rate", "250", "-o", f"{args.profile}/sandbox.txt",
                                     "--pid", str(sandbox.process.pid)], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
+        from django.db import connection
+
+        meter = CpuMeter(connection.settings_dict["NAME"])
+        backends_before = meter.read()[1]
         imp = _run_child("import", str(op.pk), env=env, profile=args.profile)
+        backends_after = meter.read()[1]
+        imp["backend_cpu_s"] = None if backends_before is None else backends_after - backends_before
         if spy is not None:
             spy.send_signal(2)
             spy.wait(timeout=30)
@@ -226,6 +319,9 @@ def main() -> None:
           f"(the sandbox renders every row), then {transfer[1][0]:.2f}s (cached rows); {transfer[1][1] / 1e6:.0f} MB")
     print(f"  import (whole path): {imp['state']}, {n:,} products, {count:,} rows, wall {imp['wall']:.2f}s, "
           f"{n / imp['wall']:,.0f} products/s, peak RSS {imp['rss_mb']:.0f} MB (goal < 10 s, < 250 MB)")
+    if imp.get("backend_cpu_s") is not None:
+        print(f"    CPU: import process {imp['cpu_s']:.2f} s (incl. start-up), PostgreSQL backends "
+              f"{imp['backend_cpu_s']:.2f} s; result copied={imp['result'].get('copied')}")
     w_rate, c_rate = write["rows"] / write["write_s"], write["rows"] / write["copy_s"]
     if write["writers"] != 1:
         one = write["rows"] / write["write_s_1"]
@@ -236,8 +332,20 @@ def main() -> None:
     u_rate = write["rows"] / write["upsert_s"]
     print(f"  staged upsert of the same new rows, IMPORT_WRITERS={write['writers']} (re-import / retry path): "
           f"{write['upsert_s']:.2f}s = {u_rate:,.0f} rows/s = {u_rate / c_rate:.2f} of COPY")
-    print(f"  baseline plain COPY into a scratch table:               {write['copy_s']:.2f}s = {c_rate:,.0f} rows/s")
+    print(f"  baseline plain COPY into a scratch table:               {write['copy_s']:.2f}s = {c_rate:,.0f} rows/s "
+          f"(the faster of binary {write['copy_bin_s']:.2f}s and text {write['copy_text_s']:.2f}s)")
     print(f"  write/COPY = {w_rate / c_rate:.2f} (goal >= 0.33)")
+    cpu = write["cpu"]
+    if all(b is not None for _, b in cpu.values()):
+        def total(key: str) -> float:
+            return cpu[key][0] + cpu[key][1]
+
+        print("  CPU seconds (bench process + its PostgreSQL backends), what the neighbours cannot inflate:")
+        first = f"write_s_{write['writers']}"
+        for key, label in ((first, "write stage (first import)"), ("upsert_s", "staged upsert"),
+                           ("copy_s", "plain COPY")):
+            print(f"    {label:28s} {cpu[key][0]:5.2f} + {cpu[key][1]:5.2f} = {total(key):5.2f} s")
+        print(f"    COPY's CPU / write stage's CPU = {total('copy_s') / total(first):.2f}")
     print(f"  reproduce: .venv/bin/python bench/import_bench.py {shlex.join(sys.argv[1:])}".rstrip())
 
 
