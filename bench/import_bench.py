@@ -258,6 +258,8 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from _sandbox_accounts import free_sandbox_account
+
     from cardtrader_sandbox.catalogue import catalogue
     from cardtrader_sandbox.pytest_plugin import start_sandbox, stop_sandbox
     from inventory.models import InventoryItem, User
@@ -285,6 +287,7 @@ def main() -> None:
         # import should be measured, not the double's first JSON rendering). Both printed.
         transfer = [_download(sandbox.api_base, acct.token) for _ in range(2)]
         _fresh_items_table()
+        free_sandbox_account(acct.user_id)
         seller_id = uuid.uuid4()
         connection_connect(seller_id=seller_id, token=acct.token)
         seller = User.objects.get(pk=seller_id)
