@@ -73,7 +73,9 @@ def test_beat_refreshes_the_factor_gauge_and_forgets_recovered_sellers(make_guar
     guard = make_guard(capacity=10, window_seconds=1.0, cut=0.5, recovery_per_second=2.0)
     guard.record(seller_id="s", outcome=Outcome.RATE_LIMITED)
     report = guard.maintain()
-    assert report.throttled["s"] == pytest.approx(0.5, abs=0.05)
+    # Cut to 0.5 and already recovering at 2/s: what is read depends on how long the machine took
+    # between the two calls (0.68 seen in CI), so only "still throttled" is asserted here.
+    assert 0.5 <= report.throttled["s"] < 1.0
     time.sleep(0.3)
     report = guard.maintain()
     assert "s" not in report.throttled
