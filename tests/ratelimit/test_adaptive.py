@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from prometheus_client import REGISTRY
 
 from ratelimit.guard import Bucket, Outcome, Priority
@@ -47,9 +46,11 @@ def test_429s_already_in_flight_cut_only_once_per_cooldown(make_guard):
 def test_factor_recovers_gradually_to_nominal_and_never_above(make_guard, redis_client):
     guard = make_guard(capacity=10, window_seconds=1.0, cut=0.5, recovery_per_second=1.0)
     guard.record(seller_id="s", outcome=Outcome.RATE_LIMITED)
-    assert seller_status("s", guard=guard).factor == pytest.approx(0.5, abs=0.02)
+    # Recovery runs on Redis's clock from the cut: bounded below by the time slept, above by it plus
+    # however long a loaded machine takes between the calls.
+    assert 0.5 <= seller_status("s", guard=guard).factor < 0.65
     time.sleep(0.25)
-    assert seller_status("s", guard=guard).factor == pytest.approx(0.75, abs=0.05)
+    assert 0.749 <= seller_status("s", guard=guard).factor < 0.9
     time.sleep(0.4)
     assert seller_status("s", guard=guard).factor == 1.0
     # the key outlives refill at the cut rate (10 tokens at 5/s) plus recovery (0.5 s) plus 1 s,
