@@ -52,6 +52,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from _proc import group_cpu_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brxsync.test_settings")
@@ -326,23 +328,6 @@ def configure_logging_only(logging_settings):
     logs.configure(logging_settings)
 '''
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _group_cpu_seconds(pgid: int) -> float:
-    """utime + stime of every live process in process group ``pgid`` (gunicorn's arbiter and workers)."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / _TICK
 
 
 class _Server:
@@ -386,7 +371,7 @@ class _Server:
         raise SystemExit(f"gunicorn ({self.mode}) did not start; see {self.log_path}")
 
     def cpu(self) -> float:
-        return _group_cpu_seconds(self.proc.pid)
+        return group_cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         import signal

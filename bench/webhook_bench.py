@@ -39,6 +39,8 @@ import time
 import uuid
 from pathlib import Path
 
+from _proc import group_cpu_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DB_NAME = "brxsync_whbench"
@@ -209,24 +211,6 @@ def fixed_rate(port: int, make_call, rate: float, seconds: float, workers: int =
     return lat, sent_at
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    """utime + stime of every live process in process group ``pgid`` (gunicorn's master and
-    workers, all threads): the server's CPU, whatever else the shared machine runs."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
-        if int(fields[2]) == pgid:  # pgrp
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICK
 
 
 def closed_loop(make_call, conns: int, seconds: float) -> float:
