@@ -246,6 +246,9 @@ WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
 WEBHOOK_FRESHNESS_SECONDS = env.int("WEBHOOK_FRESHNESS_SECONDS", default=24 * 3600)
 WEBHOOK_SWEEP_AFTER_SECONDS = env.int("WEBHOOK_SWEEP_AFTER_SECONDS", default=15)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=10)
+# Other waiting orders of the seller an apply takes along (0: off, the default; see orders.py and
+# docs/WEBHOOKS.md "Taking the backlog along" for why).
+WEBHOOK_DRAIN_ORDERS = env.int("WEBHOOK_DRAIN_ORDERS", default=0)
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Min, Q
 from django.db.models.functions import Greatest
@@ -182,7 +183,12 @@ def _lock_orders(seller_id: Any, order_ids: set[int]) -> None:
 # batches of one against ~2.3 ms in batches of 8, so at 100 deliveries/s in messages of 1–2 the
 # worker fell behind and a backlog built. Taking the backlog along makes a busy worker's batches
 # grow with the backlog; the messages it overtook then find nothing to claim.
-DRAIN_ORDERS = 32
+#
+# Off by default (``WEBHOOK_DRAIN_ORDERS`` = 0) since the 8-seller stream test still ended once in
+# two fresh-clone CI runs with local stock one above CardTrader's after an oversell, even with the
+# barrier below: draining lets a newer order overtake an older one whose delivery is not visible
+# yet, which applying messages in arrival order makes rare enough not to be seen. On again only
+# once that ordering is guaranteed (docs/WEBHOOKS.md).
 
 
 def _lock_pending_orders(seller_id: Any, exclude: set[int], limit: int) -> set[int]:
@@ -561,7 +567,7 @@ def webhook_events_apply(*, event_ids: list[int]) -> dict[int, str]:
     """Apply stored deliveries (each through its whole order): one transaction per seller in
     the batch. Returns each delivery's final state.
 
-    Each seller's transaction also takes along up to DRAIN_ORDERS of the seller's orders whose
+    Each seller's transaction also takes along up to WEBHOOK_DRAIN_ORDERS of the seller's orders whose
     deliveries still wait for their own message (``_lock_pending_orders``), so a worker behind
     the stream catches up in large batches. A delivery already applied, ignored, stale or failed
     is left alone, so a redelivered task, a message overtaken by such a drain or a sweeper
@@ -588,7 +594,8 @@ def webhook_events_apply(*, event_ids: list[int]) -> dict[int, str]:
     failure: Exception | None = None
     for seller_id, events in by_seller.items():
         try:
-            views = orders_apply(seller_id=seller_id, order_ids=set(events.values()), drain=DRAIN_ORDERS)
+            views = orders_apply(seller_id=seller_id, order_ids=set(events.values()),
+                                 drain=settings.WEBHOOK_DRAIN_ORDERS)
         except (OperationalError, InterfaceError):
             raise
         except Exception:

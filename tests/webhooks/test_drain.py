@@ -1,5 +1,6 @@
-"""An apply takes along the seller's backlog (orders.DRAIN_ORDERS): which pending deliveries it
-takes, which it leaves, and that the messages it overtook then change nothing."""
+"""An apply takes along the seller's backlog (``WEBHOOK_DRAIN_ORDERS``, off by default, on here):
+which pending deliveries it takes, which it leaves, and that the messages it overtook then change
+nothing."""
 from __future__ import annotations
 
 import psycopg
@@ -17,6 +18,11 @@ from tests.webhooks.builders import order
 from tests.webhooks.conftest import Shop, add_stock, make_shop
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _drain_on(settings):
+    settings.WEBHOOK_DRAIN_ORDERS = 32
 
 
 def store(shop: Shop, doc: dict) -> int:
@@ -63,8 +69,8 @@ def test_an_apply_takes_the_sellers_waiting_orders_along_and_leaves_the_rest(sho
     assert WebhookEvent.objects.filter(pk__in=waiting, attempts=0).count() == 3, "never claimed: not counted"
 
 
-def test_a_drain_takes_at_most_drain_orders_oldest_first(shop, monkeypatch):
-    monkeypatch.setattr(orders, "DRAIN_ORDERS", 2)
+def test_a_drain_takes_at_most_drain_orders_oldest_first(shop, settings):
+    settings.WEBHOOK_DRAIN_ORDERS = 2
     add_stock(shop, 111, 100)
     own = store(shop, builders.delivery(order(1, "paid", [(111, 1)])))
     waiting = [store(shop, builders.delivery(order(n, "paid", [(111, 1)]))) for n in (2, 3, 4, 5)]
