@@ -20,6 +20,7 @@ import structlog
 from django.http import HttpRequest, HttpResponse
 
 from brxsync import metrics, tracing
+from brxsync.observability import logs
 
 HEADER = "brx_log_context"
 # Keys that cross from a publisher to the task it enqueues.
@@ -28,7 +29,9 @@ PROPAGATED = ("request_id", "seller_id", "operation_id")
 _TASK_PARAMS = ("seller_id", "operation_id", "event_id")
 _QUIET_PREFIXES = ("/health/", "/metrics", "/static/")
 
-access_log = structlog.get_logger("brxsync.http")
+# The access line goes through ``logs.log_direct`` (one line per request: the cheap path when only
+# the configured handler would see it, stdlib logging otherwise).
+access_logger = logging.getLogger("brxsync.http")
 
 
 def bind(**values: Any) -> None:
@@ -86,9 +89,9 @@ class ObservabilityMiddleware:
                 if span is not None:
                     tracing.finish_request_span(span, request, route, status)
                 level = logging.DEBUG if quiet and status < 500 else logging.INFO
-                if access_log.isEnabledFor(level):  # inside the span: the line carries its trace id
-                    access_log.log(
-                        level, "http_request", method=request.method, route=route, status=status,
+                if access_logger.isEnabledFor(level):  # inside the span: the line carries its trace id
+                    logs.log_direct(
+                        access_logger, level, "http_request", method=request.method, route=route, status=status,
                         duration_ms=round(elapsed * 1000, 2),
                     )
                 structlog.contextvars.clear_contextvars()

@@ -11,6 +11,7 @@ carried to the handler as they are; foreign stdlib records are redacted in the f
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import Any
 
@@ -160,14 +161,89 @@ def build_logging_dict(level: str, fmt: str) -> dict[str, Any]:
 
 
 def make_formatter(fmt: str = "json") -> structlog.stdlib.ProcessorFormatter:
-    return structlog.stdlib.ProcessorFormatter(
+    formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared_processors(), structlog.stdlib.ExtraAdder(), _keep_redacted_exception],
         processors=_tail(fmt),  # _redact_foreign removes ProcessorFormatter's meta keys
     )
+    formatter._brx_tail = True  # type: ignore[attr-defined]  # its tail is _tail(): log_direct may run it
+    return formatter
+
+
+# --- the direct path ------------------------------------------------------------------------------
+#
+# Every web request writes one access line. Through structlog's stdlib integration that line costs
+# ~80 µs of CPU in a tight loop and ~0.2 ms inside a real request (docs/BENCHMARKS.md, fifth pass):
+# a BoundLogger call, two LogRecords (the logger's, and the formatter's copy), the caller lookup
+# walking the stack, the handler's filter and lock, ProcessorFormatter's second pass. None of it
+# changes the line. ``log_direct`` runs the same processors (``shared_processors`` then
+# ``redact_event``, then the handler's formatter tail: same fields, same order, same redaction,
+# JSON or console as configured) and writes the result to the handler's stream under the
+# handler's lock, when the configured handler is the only one the record would reach. Anything
+# else attached (a test's capture handler, the suite's secret scanner, a second handler, a logger
+# filter, Sentry's logging integration, which patches ``Logger.callHandlers`` for breadcrumbs)
+# sends the line the stdlib way, so every consumer still sees it.
+
+_STDLIB_CALL_HANDLERS = logging.Logger.callHandlers
+_METHODS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning", logging.ERROR: "error",
+            logging.CRITICAL: "critical"}
+_DIRECT_CHAIN: list[Any] = []  # shared_processors() + redact_event, built by configure_structlog()
+
+
+def direct_handler(logger: logging.Logger, level: int) -> logging.StreamHandler[Any] | None:
+    """The one handler a record of ``logger`` at ``level`` would reach, if ``log_direct`` can write
+    to it itself: a plain ``StreamHandler`` on the root, formatted by ``make_formatter``, filtered by
+    ``RedactingFilter`` only (which leaves structlog events alone); else None."""
+    from brxsync.observability.redaction import RedactingFilter
+
+    if logging.Logger.callHandlers is not _STDLIB_CALL_HANDLERS or logger.filters or logger.disabled:
+        return None
+    node: Any = logger
+    while not node.handlers:
+        if not node.propagate or node.parent is None:
+            return None  # no handler at all: stdlib's lastResort decides
+        node = node.parent
+    if node.parent is not None or len(node.handlers) != 1:
+        return None
+    handler = node.handlers[0]
+    if (type(handler) is not logging.StreamHandler or level < handler.level
+            or not getattr(handler.formatter, "_brx_tail", False)
+            or not all(type(f) is RedactingFilter for f in handler.filters)):
+        return None
+    return handler
+
+
+def log_direct(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
+    """Log ``event`` with ``fields`` as ``structlog.get_logger(logger.name).log(level, ...)`` would,
+    through the direct path when ``direct_handler`` allows it (see above). ``fields`` must be plain
+    values: no ``exc_info`` / ``stack_info`` (those go the stdlib way)."""
+    if not logger.isEnabledFor(level):
+        return
+    method = _METHODS.get(level)
+    handler = direct_handler(logger, level) if method is not None and _DIRECT_CHAIN else None
+    if handler is None or "exc_info" in fields or "stack_info" in fields:
+        structlog.get_logger(logger.name).log(level, event, **fields)
+        return
+    event_dict: Any = fields
+    event_dict["event"] = event
+    for processor in _DIRECT_CHAIN:
+        event_dict = processor(logger, method, event_dict)
+    event_dict["_from_structlog"] = True  # redacted above: the tail's _redact_foreign skips it
+    for processor in handler.formatter.processors:  # type: ignore[union-attr]
+        event_dict = processor(logger, method, event_dict)
+    line = event_dict + handler.terminator
+    handler.acquire()
+    try:
+        handler.stream.write(line)
+        handler.stream.flush()
+    except Exception:  # as StreamHandler.emit: a broken stream must not break the request
+        handler.handleError(logging.makeLogRecord({"name": logger.name, "levelno": level, "msg": event}))
+    finally:
+        handler.release()
 
 
 def configure_structlog() -> None:
     """structlog loggers hand their event dict to stdlib, whose handler renders it."""
+    _DIRECT_CHAIN[:] = [*shared_processors(), redact_event]
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
