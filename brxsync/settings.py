@@ -84,6 +84,9 @@ DATABASES = {
 }
 DB_POOL_MIN_SIZE = env.int("DB_POOL_MIN_SIZE", default=2)
 DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=20)
+# The webhook inbox's insert (one statement per delivery) is a prepared statement; turn off behind
+# a transaction-mode pooler that cannot keep them (docs/WEBHOOKS.md). Django's own queries never are.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
     if env.bool("DB_POOL", default=True):

@@ -176,6 +176,64 @@ def test_a_cached_seller_costs_one_statement_per_delivery(post, django_assert_nu
     assert WebhookEvent.objects.filter(seller=shop.user, object_id=2).exists()
 
 
+def test_the_stored_payload_is_the_signed_document(shop, post):
+    """PostgreSQL parses the verified body itself (no re-encoding): what is stored is what was
+    signed, whatever its spacing, escapes, non-ASCII text or numbers beyond 64 bits."""
+    doc = paid(order_id=41)
+    doc["data"]["buyer"] = {"username": "Jos\u00e9 \u30ab\u30fc\u30c9", "note": "tab\there \"quoted\""}
+    doc["data"]["huge"] = 123456789012345678901234567890
+    doc["data"]["ratio"] = 0.1
+    body = json.dumps(doc, indent=3, ensure_ascii=True).encode()
+    assert post(shop, body).status_code == 200
+    stored = WebhookEvent.objects.get(seller=shop.user).payload
+    assert stored == json.loads(body)
+    assert stored["data"]["buyer"]["username"] == "Jos\u00e9 \u30ab\u30fc\u30c9"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+def test_a_body_json_accepts_but_jsonb_would_not_is_stored_from_the_parsed_document(shop, post, encoding):
+    """``json.loads`` takes UTF-16 and a UTF-8 BOM; PostgreSQL's jsonb would refuse that text, so
+    the parsed document is stored instead (a real sender's bytes are never refused for it)."""
+    doc = paid(order_id=42)
+    body = json.dumps(doc).encode(encoding)
+    assert post(shop, body).status_code == 200
+    assert WebhookEvent.objects.get(seller=shop.user).payload == doc
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("prepared", [True, False])
+def test_the_insert_is_prepared_once_per_connection_unless_turned_off(settings, prepared):
+    """Server-side binding with a prepared statement (PostgreSQL parses and plans the insert once
+    per connection); ``DB_PREPARED_STATEMENTS=false`` for poolers that cannot keep them. Django's
+    execute wrappers (the SQL spans) still see the statement. Called through the service, not the
+    test client, so one connection serves every delivery and can be asked what it prepared."""
+    from django.db import connection
+
+    from syncops.selectors.webhooks import webhook_target
+    from syncops.services.webhooks import webhook_receive
+
+    settings.DB_PREPARED_STATEMENTS = prepared
+    shop = make_shop()
+    target = webhook_target(shop.settings.webhook_id, fresh=True)
+    seen: list[str] = []
+
+    def wrapper(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        for order_id in (51, 52, 53):
+            body, signature = builders.signed(paid(order_id=order_id), shop.secret)
+            assert webhook_receive(target=target, body=body, signature=signature).duplicate is False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+                       ["%INSERT INTO \"syncops_webhookevent\"%"])
+        prepared_count = cursor.fetchone()[0]
+    assert sum("INSERT INTO" in sql for sql in seen) == 3
+    assert WebhookEvent.objects.filter(seller=shop.user).count() == 3
+    assert prepared_count == (1 if prepared else 0)
+
+
 def test_a_duplicate_of_a_cached_seller_is_still_200_duplicate(shop, post):
     doc = paid(order_id=1)
     assert post(shop, doc).json()["duplicate"] is False
