@@ -113,8 +113,10 @@ class WebhookState(models.TextChoices):
 class WebhookEvent(models.Model):
     """Every accepted CardTrader delivery, stored before the 200 is sent (the inbox)."""
 
-    delivery_id = models.CharField(max_length=64, unique=True, help_text="CardTrader's delivery id")
-    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_events")
+    delivery_id = models.CharField(max_length=64, help_text="CardTrader's delivery id")
+    # No index of its own: (seller, object_id) and (seller, -received_at) lead with it.
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_events",
+                               db_index=False)
     cause = models.CharField(max_length=32)
     object_class = models.CharField(max_length=32, default="Order")
     object_id = models.BigIntegerField(help_text="CardTrader order id")
@@ -131,6 +133,11 @@ class WebhookEvent(models.Model):
     applied_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # Every delivery inserts into each index, and the apply's state change (an indexed column)
+        # rewrites them all: the inbox keeps only what its readers use (docs/WEBHOOKS.md). The
+        # delivery id is unique through a constraint, not ``unique=True``, which on PostgreSQL
+        # also builds a second, LIKE-only index nothing queries.
+        constraints = [models.UniqueConstraint(fields=["delivery_id"], name="webhook_delivery_id_unique")]
         indexes = [
             models.Index(fields=["state", "received_at"], name="webhook_state_received_idx"),
             models.Index(fields=["seller", "object_id"], name="webhook_seller_order_idx"),
