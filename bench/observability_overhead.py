@@ -224,7 +224,8 @@ def in_process(args: argparse.Namespace) -> None:
 
     def metric_receivers(connected: bool) -> None:
         if connected:
-            request_started.connect(metrics.sample_db_pools, weak=False, dispatch_uid="brx-db-sample-request")
+            request_started.connect(metrics.sample_db_pools_on_request, weak=False,
+                                    dispatch_uid="brx-db-sample-request")
             connection_created.connect(metrics.on_connection_created, weak=False, dispatch_uid="brx-db-opened")
         else:
             request_started.disconnect(dispatch_uid="brx-db-sample-request")

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -148,10 +149,28 @@ def on_connection_created(sender: Any = None, connection: Any = None, **_: Any) 
 _pool_sampled: dict[tuple[int, str, str], int] = {}
 
 
+# At most one pool sample per process per this many seconds from request_started: the numbers are
+# scraped every 15-30 s, and a sample (every alias's pool stats under its lock) cost ~12 µs of each
+# web request's ~1.5 ms of CPU (docs/BENCHMARKS.md, fifth pass).
+POOL_SAMPLE_SECONDS = 0.5
+_next_request_sample = 0.0
+
+
+def sample_db_pools_on_request(**_: Any) -> None:
+    """``request_started`` receiver: ``sample_db_pools`` at most every ``POOL_SAMPLE_SECONDS``. A
+    busy process still samples twice a second; an idle one samples at its next request, as before."""
+    global _next_request_sample
+    now = time.monotonic()
+    if now < _next_request_sample:
+        return
+    _next_request_sample = now + POOL_SAMPLE_SECONDS  # threads racing here sample twice at worst
+    sample_db_pools()
+
+
 def sample_db_pools(**_: Any) -> None:
-    """Record this process's pool use. Connected to request_started and task_prerun: cheap
-    (a dict read, and a gauge write only for a number that changed), and frequent exactly when
-    the pool is busy."""
+    """Record this process's pool use. Connected to task_prerun (and, throttled, to request_started
+    through ``sample_db_pools_on_request``): a dict read, and a gauge write only for a number that
+    changed, frequent exactly when the pool is busy."""
     from django.db import connections
 
     pid = os.getpid()  # in the key: a forked child starts with its own (zeroed) gauge values

@@ -51,7 +51,7 @@ def _connect_signals() -> None:
     task_prerun.connect(context.on_task_prerun, weak=False, dispatch_uid="brx-log-prerun")
     task_postrun.connect(context.on_task_postrun, weak=False, dispatch_uid="brx-log-postrun")
     task_prerun.connect(metrics.sample_db_pools, weak=False, dispatch_uid="brx-db-sample-task")
-    request_started.connect(metrics.sample_db_pools, weak=False, dispatch_uid="brx-db-sample-request")
+    request_started.connect(metrics.sample_db_pools_on_request, weak=False, dispatch_uid="brx-db-sample-request")
     connection_created.connect(metrics.on_connection_created, weak=False, dispatch_uid="brx-db-opened")
     worker_init.connect(_on_worker_init, weak=False, dispatch_uid="brx-worker-metrics")
     worker_process_shutdown.connect(_on_worker_process_shutdown, weak=False, dispatch_uid="brx-worker-dead")

@@ -219,3 +219,53 @@ def test_db_pool_gauges_follow_the_pool(settings):
     checked_out, returned = json.loads(out[-2]), json.loads(out[-1])
     assert checked_out[1] == 1 and checked_out[2] == 3 and checked_out[0] >= 1
     assert returned[1] == 0 and returned[2] == 3
+
+
+_THROTTLE_PROBE = """
+import django, json, time
+django.setup()
+from django.core.signals import request_started
+from django.db import connection
+from prometheus_client import REGISTRY
+from brxsync import metrics
+
+metrics.POOL_SAMPLE_SECONDS = 0.3
+
+def in_use():
+    return REGISTRY.get_sample_value("brxsync_db_pool_connections", {"alias": "default", "state": "in_use"})
+
+connection.pool.open(wait=True, timeout=30)
+connection.ensure_connection()
+# Called directly: the signal's other receiver (close_old_connections) would return the connection.
+metrics.sample_db_pools_on_request()
+seen = [in_use()]
+connection.close()
+metrics.sample_db_pools_on_request()  # within the interval: not sampled again
+seen.append(in_use())
+time.sleep(0.35)
+metrics.sample_db_pools_on_request()
+seen.append(in_use())
+# bootstrap connected it to request_started under this uid (disconnect says whether it was there)
+seen.append(request_started.disconnect(dispatch_uid="brx-db-sample-request"))
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.django_db
+def test_requests_sample_the_pool_at_most_once_per_interval(settings):
+    """request_started samples the pool through ``sample_db_pools_on_request``: a request inside
+    ``POOL_SAMPLE_SECONDS`` of the last sample leaves the gauges alone, the next one after it
+    records the change."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    db = settings.DATABASES["default"]
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="brxsync.test_settings", DB_POOL="true",
+               DB_POOL_MIN_SIZE="1", DB_POOL_MAX_SIZE="3",
+               DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}")
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    out = subprocess.run([sys.executable, "-c", _THROTTLE_PROBE], env=env, capture_output=True, text=True,
+                         timeout=120, check=True).stdout.strip().splitlines()
+    assert json.loads(out[-1]) == [1, 1, 0, True]
