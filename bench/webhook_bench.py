@@ -39,7 +39,7 @@ import time
 import uuid
 from pathlib import Path
 
-from _proc import group_cpu_seconds
+from _proc import group_cpu_seconds, pids_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -254,6 +254,16 @@ def sample_backlog(app, user, started: float, stop: threading.Event,
     connection.close()
 
 
+def database_backends() -> list[int]:
+    """The PostgreSQL backends connected to the bench database now (gunicorn's pooled ones among
+    them): their CPU is the database's share of each request, on the same 2 cores."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [DB_NAME])
+        return [row[0] for row in cursor.fetchall()]
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
@@ -333,11 +343,13 @@ def main() -> None:
         results = {}
         for name, fn in (("trivial GET /health/live", trivial), ("webhook POST", webhook)):
             lat, _ = fixed_rate(port, fn, args.rate, args.seconds)
-            cpu0, t0 = group_cpu_seconds(gunicorn.pid), time.perf_counter()
+            backends = database_backends()  # the pool's connections, opened by phase 1 and kept
+            cpu0, db0, t0 = group_cpu_seconds(gunicorn.pid), pids_cpu_seconds(backends), time.perf_counter()
             rps = closed_loop(fn, args.conns, args.seconds)
             served = rps * (time.perf_counter() - t0)
             cpu_ms = (group_cpu_seconds(gunicorn.pid) - cpu0) / max(served, 1) * 1000
-            results[name] = (lat, rps, cpu_ms, os.getloadavg()[0])
+            db_ms = (pids_cpu_seconds(backends) - db0) / max(served, 1) * 1000
+            results[name] = (lat, rps, cpu_ms, db_ms, os.getloadavg()[0])
         with app.connection_for_write() as conn:
             conn.default_channel.queue_purge("high-priority")  # the backlog of phase 1–2, never applied
         from syncops.models import WebhookEvent, WebhookState
@@ -421,13 +433,14 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f}")
     print(f"gunicorn {' '.join(server)}, body {len(pool[0][0])} bytes")
     print(f"{'endpoint':28} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s (closed loop)':>20} "
-          f"{'server CPU ms/req':>18} {'load':>5}")
-    for name, (lat, rps, cpu_ms, load) in results.items():
+          f"{'server CPU ms/req':>18} {'db CPU ms/req':>14} {'load':>5}")
+    for name, (lat, rps, cpu_ms, db_ms, load) in results.items():
         print(f"{name:28} {statistics.median(lat):8.2f} {pct(lat, 99):8.2f} {max(lat):8.2f} {rps:20.0f} "
-              f"{cpu_ms:18.2f} {load:5.1f}")
+              f"{cpu_ms:18.2f} {db_ms:14.2f} {load:5.1f}")
     trivial_r, webhook_r = results["trivial GET /health/live"], results["webhook POST"]
     print(f"webhook throughput / trivial: {webhook_r[1] / trivial_r[1]:.2f}; "
-          f"CPU per request trivial / webhook: {trivial_r[2] / webhook_r[2]:.2f} "
+          f"CPU per request trivial / webhook: {trivial_r[2] / webhook_r[2]:.2f} server, "
+          f"{(trivial_r[2] + trivial_r[3]) / (webhook_r[2] + webhook_r[3]):.2f} server + database "
           "(the throughput ratio an otherwise idle machine would allow)")
     if e2e:
         print(f"end to end (stored → stock decremented, worker -c {args.worker_concurrency}, "
