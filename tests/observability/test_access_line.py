@@ -200,3 +200,22 @@ def test_concurrent_requests_write_whole_lines():
     got = lines(out)  # every line parses
     assert len(got) == threads * per_thread
     assert sorted((r["writer"], r["i"]) for r in got) == [(n, i) for n in range(threads) for i in range(per_thread)]
+
+
+def test_timestamps_are_utc_iso_with_microseconds_across_seconds():
+    """The date and time are formatted once per second and reused: each line still gets its own
+    second and fraction."""
+    import datetime
+    import re
+
+    def stamp() -> datetime.datetime:
+        text = logs._add_timestamp(None, "info", {})["timestamp"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", text), text
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    first = stamp()
+    assert abs((datetime.datetime.now(datetime.UTC) - first).total_seconds()) < 1
+    time.sleep(1.0 - first.microsecond / 1e6 + 0.01)  # into the next second
+    second = stamp()
+    assert second.replace(microsecond=0) > first.replace(microsecond=0)
+    assert abs((datetime.datetime.now(datetime.UTC) - second).total_seconds()) < 1
