@@ -154,8 +154,12 @@ class InventoryItem(models.Model):
             models.CheckConstraint(condition=Q(price_cents__gte=0), name="item_price_non_negative"),
         ]
         indexes = [
-            # The seed's (user, blueprint, external stock id) index.
-            models.Index(fields=["seller", "blueprint_id", "product_id"], name="item_seller_bp_product_idx"),
+            # The seed's (user, blueprint, external stock id) columns, blueprint first: one index
+            # serves both the seller + blueprint filter (API) and the staff search by blueprint
+            # across sellers, which had a (blueprint_id) index of its own; one btree fewer to
+            # maintain per imported row (docs/IMPORT.md, "Indexes"). A seller's reads without a
+            # blueprint go through the unique (seller, product_id) key.
+            models.Index(fields=["blueprint_id", "seller", "product_id"], name="item_bp_seller_product_idx"),
             # Partial: what reads them looks for items that are NOT in sync (pending pushes,
             # conflicts, removed on CardTrader), and an import of in-sync rows then maintains
             # neither (docs/IMPORT.md). An in-sync listing reads the (seller, product_id) key.
@@ -166,9 +170,9 @@ class InventoryItem(models.Model):
             ),
             models.Index(fields=["seller", "-updated_at"], condition=~Q(sync_state="in_sync"),
                          name="item_seller_updated_idx"),
-            # Staff search across all sellers (admin): by product or blueprint without a seller.
+            # Staff search across all sellers (admin): by product id without a seller (by
+            # blueprint: the index above; by name: ``BlueprintName``).
             models.Index(fields=["product_id"], name="item_product_idx"),
-            models.Index(fields=["blueprint_id"], name="item_blueprint_idx"),
         ]
 
     def __str__(self) -> str:
@@ -177,6 +181,29 @@ class InventoryItem(models.Model):
     @property
     def is_mapped(self) -> bool:
         return self.print_id is not None
+
+
+class BlueprintName(models.Model):
+    """Every (blueprint, name) pair some stock row has had: the staff console's name search.
+
+    A name belongs to a blueprint (CardTrader's ``name_en``, the same for every seller holding the
+    card), so a search looks names up here (a few thousand to a few hundred thousand rows,
+    trigram-indexed on PostgreSQL) and then reads the items of the matching blueprints by index,
+    re-checking each item's own name. A trigram index over every stock row cost ~20 % of a big
+    import's database CPU (docs/IMPORT.md, "Indexes").
+
+    Filled by the database, not by Python (PostgreSQL only; migration 0005): statement-level
+    triggers on the stock table add the pairs of every inserted or updated row, so any writer (the
+    import's COPY, an upsert, the ORM, raw SQL) keeps it complete. Pairs are never removed: a stale
+    one only widens the candidate blueprints, which the re-check on the item's name filters out.
+    """
+
+    pk = models.CompositePrimaryKey("blueprint_id", "name")
+    blueprint_id = models.IntegerField()
+    name = models.CharField(max_length=255)
+
+    def __str__(self) -> str:
+        return f"{self.name} (blueprint {self.blueprint_id})"
 
 
 from inventory.catalogue import CardPrint, OnePiecePrint, PokemonPrint, SealedProduct  # noqa: E402,F401

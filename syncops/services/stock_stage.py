@@ -37,7 +37,7 @@ from django.utils import timezone
 from psycopg.types.json import set_json_dumps
 
 from inventory.catalogue_mapping import map_blueprints
-from inventory.models import InventoryItem, ItemSyncState
+from inventory.models import BlueprintName, InventoryItem, ItemSyncState
 from syncops.cardtrader.types import Product
 from syncops.services.yielding import yield_to_webhooks
 
@@ -356,6 +356,35 @@ def copy_new_items(rows: list[Row], seller_id: Any, now: datetime) -> None:
                   tail_columns=_NEW_TAIL, tail_types=_NEW_TAIL_TYPES)
 
 
+NAMES = BlueprintName._meta.db_table
+
+
+def register_names(rows: list[Row], known: set[tuple[int, str]]) -> int:
+    """Add the chunk's (blueprint, name) pairs not in ``known`` to the name table, in a statement of
+    their own, and remember them in ``known``. PostgreSQL only; returns how many were sent.
+
+    The stock table's insert trigger adds the same pairs anyway (migration inventory/0005); doing
+    it first, outside the chunk's transaction, keeps two writers from waiting on each other: a pair
+    a writer inserted stays locked until its transaction ends, and the other writer's trigger
+    inserting the same pair would wait for the whole chunk to commit. Committed pairs cost the
+    trigger one index probe and no wait. Sorted, like the trigger, so concurrent inserts of
+    overlapping pairs never deadlock. Called outside a transaction (autocommit), or inside the
+    caller's, where nothing runs alongside.
+    """
+    pairs = {(r[_BP], r[_NAME]) for r in rows if r[_NAME]} - known
+    if not pairs:
+        return 0
+    bps, names = zip(*pairs, strict=True)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"INSERT INTO {NAMES} (blueprint_id, name) SELECT * FROM unnest(%s::int[], %s::text[]) "
+            "ORDER BY 1, 2 ON CONFLICT DO NOTHING",
+            [list(bps), list(names)],
+        )
+    known |= pairs
+    return len(pairs)
+
+
 def _is_unique_violation(exc: IntegrityError) -> bool:
     return getattr(exc.__cause__, "sqlstate", None) == "23505"
 
@@ -454,6 +483,8 @@ class ChunkWriter:
         self.copied = 0  # of which COPYed straight into the stock table (first import)
         self.writers = writers if stage.postgres and not connection.in_atomic_block else 1
         self._lock = threading.Lock()
+        self._names: set[tuple[int, str]] = set()  # (blueprint, name) pairs registered by this run
+        self._names_lock = threading.Lock()
         self._errors: list[BaseException] = []
         self._abort = False
         self._threads: list[threading.Thread] = []
@@ -492,6 +523,14 @@ class ChunkWriter:
 
     def _write(self, stage: StageTables, rows: list[Row]) -> None:
         yield_to_webhooks()  # outside the transaction: a pause holds no locks
+        if stage.postgres:
+            with self._names_lock:  # one writer registers a new pair; the others skip it
+                todo = [r for r in rows if (r[_BP], r[_NAME]) not in self._names]
+            if todo:
+                known: set[tuple[int, str]] = set()
+                register_names(todo, known)
+                with self._names_lock:
+                    self._names |= known
         with transaction.atomic():
             now = timezone.now()
             counts = self._copy_new(rows, now) if self.first_import else None

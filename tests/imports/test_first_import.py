@@ -140,3 +140,18 @@ def test_values_arrive_as_sent_through_binary_copy(first):
         2**40, "cards_prints", None, None, "Ænima ☃ 1")
     assert item.properties == {"condition": "NM", "nested": {"é": [1, 2.5, None, True]}}
     assert (item.description, item.graded) == ("tab\there\nnewline \\ backslash", True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_parallel_first_import_registers_every_name_for_the_staff_search():
+    """The writers register a chunk's (blueprint, name) pairs before its transaction (and the
+    stock table's trigger again inside it): every pair is there, once, after the run."""
+    from inventory.models import BlueprintName
+
+    seller = _seller()
+    chunks = [[_row(i, name=f"Card {i % 13}") for i in range(n, n + 40)] for n in range(1, 201, 40)]
+    writer = _write(seller, chunks, writers=2)
+    assert writer.copied == 200 and writer.writers == 2
+    expected = {(r[1], r[4]) for rows in chunks for r in rows}
+    assert set(BlueprintName.objects.values_list("blueprint_id", "name")) == expected
+    assert writer._names == expected  # each pair sent by one writer, once
