@@ -20,7 +20,7 @@ import orjson
 import structlog
 
 from brxsync import tracing
-from brxsync.observability.redaction import redact_event
+from brxsync.observability.redaction import RedactingFilter, redact_event
 
 SERVICE = "brx-sync"
 _STDLIB_NOISE = {"django.db.backends": "INFO", "urllib3": "WARNING", "celery.utils.functional": "WARNING",
@@ -194,7 +194,7 @@ def make_formatter(fmt: str = "json") -> structlog.stdlib.ProcessorFormatter:
 # ~80 µs of CPU in a tight loop and ~0.2 ms inside a real request (docs/BENCHMARKS.md, fifth pass):
 # a BoundLogger call, two LogRecords (the logger's, and the formatter's copy), the caller lookup
 # walking the stack, the handler's filter and lock, ProcessorFormatter's second pass. None of it
-# changes the line. ``log_direct`` runs the same processors (``shared_processors`` then
+# changes the line. ``log_direct`` runs the same processors (``shared_processors`` and
 # ``redact_event``, then the handler's formatter tail: same fields, same order, same redaction,
 # JSON or console as configured) and writes the result to the handler's stream under the
 # handler's lock, when the configured handler is the only one the record would reach. Anything
@@ -205,15 +205,13 @@ def make_formatter(fmt: str = "json") -> structlog.stdlib.ProcessorFormatter:
 _STDLIB_CALL_HANDLERS = logging.Logger.callHandlers
 _METHODS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning", logging.ERROR: "error",
             logging.CRITICAL: "critical"}
-_DIRECT_CHAIN: list[Any] = []  # shared_processors() + redact_event, built by configure_structlog()
+_DIRECT_CHAIN: list[Any] = []  # merge, redact_event, the other shared processors: configure_structlog()
 
 
 def direct_handler(logger: logging.Logger, level: int) -> logging.StreamHandler[Any] | None:
     """The one handler a record of ``logger`` at ``level`` would reach, if ``log_direct`` can write
     to it itself: a plain ``StreamHandler`` on the root, formatted by ``make_formatter``, filtered by
     ``RedactingFilter`` only (which leaves structlog events alone); else None."""
-    from brxsync.observability.redaction import RedactingFilter
-
     if logging.Logger.callHandlers is not _STDLIB_CALL_HANDLERS or logger.filters or logger.disabled:
         return None
     node: Any = logger
@@ -262,7 +260,12 @@ def log_direct(logger: logging.Logger, level: int, event: str, **fields: Any) ->
 
 def configure_structlog() -> None:
     """structlog loggers hand their event dict to stdlib, whose handler renders it."""
-    _DIRECT_CHAIN[:] = [*shared_processors(), redact_event]
+    # Redaction right after the context merge: what it scans is what a call site or a bound context
+    # could carry (the fields, the event, request_id...); the processors after it add only values
+    # this module makes (level, component = the logger's name, service, timestamp, trace ids), and
+    # they land in the same key order as through structlog's chain (shared_processors, then redact).
+    merge, *added = shared_processors()
+    _DIRECT_CHAIN[:] = [merge, redact_event, *added]
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,

@@ -104,13 +104,14 @@ def test_direct_line_is_redacted(client, probe_urls):
             try:
                 logs.log_direct(context.access_logger, logging.INFO, "http_request", token="tok-0123456789",
                                 note=f"Bearer {JWT}")
+                logs.log_direct(context.access_logger, logging.INFO, f"careless event {secret}")
             finally:
                 structlog.contextvars.unbind_contextvars("api_key")
     finally:
         forget_secret(secret)
     assert made == []
-    access, direct = lines(out)
-    assert access["request_id"] == REDACTED
+    access, direct, careless = lines(out)
+    assert access["request_id"] == REDACTED and careless["event"] == f"careless event {REDACTED}"
     assert direct["token"] == REDACTED and direct["api_key"] == REDACTED and direct["note"] == f"Bearer {REDACTED}"
     for leaked in (secret, "ctx-secret", "tok-0123456789", JWT):
         assert leaked not in out.getvalue()
