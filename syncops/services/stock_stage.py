@@ -453,7 +453,7 @@ class ChunkWriter:
     """Writes an import's chunks: per chunk, in ONE transaction, COPY into a stage, the upsert, and
     ``heartbeat(done)`` (it renews the lease, so a run that lost its lease commits nothing more).
 
-    PostgreSQL does most of an import's work per row (heap, nine indexes, the foreign key checked at
+    PostgreSQL does most of an import's work per row (heap, four indexes, the foreign key checked at
     commit) on one backend = one core, while the client's parsing needs little. With ``writers`` > 1
     each writer thread has a connection, a stage and transactions of its own, so chunks are upserted
     side by side and the machine's other core works too. Rows go to writers a chunk at a time in
