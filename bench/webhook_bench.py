@@ -12,7 +12,9 @@ stored and handed to the broker — the full path, never the duplicate shortcut.
 Phases, each for both endpoints (baseline ``GET /health/live``: the same middleware, no work):
 1. fixed rate: ``--rate`` req/s (open loop, latency measured from the *scheduled* send time, so a
    stall is not hidden by the load generator waiting) for ``--seconds``: p50 / p99 / max;
-2. throughput: ``--conns`` concurrent closed-loop clients for ``--seconds``: requests/s.
+2. throughput: ``--conns`` concurrent closed-loop clients for ``--seconds`` per endpoint, in ``--rounds``
+   alternating slices (a neighbour's load hits both alike): requests/s, the server's and the database
+   backends' CPU per request, and the ratio per round.
 3. end to end (webhook only): a ``celery -A brxsync worker -Q high-priority -c 4`` (as in
    docker-compose.yml, with its ``DB_POOL=false``) applies the deliveries; delivery stored → stock updated (ledger row
    ``decremented_at``), p50 / p99, at ``--rate`` req/s, **while an import of another seller runs**
@@ -213,7 +215,8 @@ def fixed_rate(port: int, make_call, rate: float, seconds: float, workers: int =
 
 
 
-def closed_loop(make_call, conns: int, seconds: float) -> float:
+def closed_loop(make_call, conns: int, seconds: float) -> tuple[int, float]:
+    """(requests answered 200, seconds taken) by ``conns`` clients calling back to back."""
     stop = time.perf_counter() + seconds
     counter = iter(range(10**9))
     lock = threading.Lock()
@@ -233,7 +236,7 @@ def closed_loop(make_call, conns: int, seconds: float) -> float:
         t.start()
     for t in threads:
         t.join()
-    return count[0] / (time.perf_counter() - began)
+    return count[0], time.perf_counter() - began
 
 
 def sample_backlog(app, user, started: float, stop: threading.Event,
@@ -274,6 +277,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=100)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--conns", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=4, help="alternating throughput slices per endpoint")
     ap.add_argument("--gunicorn-workers", type=int, default=2)
     ap.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
     ap.add_argument("--threads", type=int, default=4, help="gthread threads per gunicorn worker")
@@ -340,16 +344,29 @@ def main() -> None:
         for fn in (trivial, webhook):  # warm both code paths in every gunicorn worker
             for i in range(20):
                 fn(i)
-        results = {}
-        for name, fn in (("trivial GET /health/live", trivial), ("webhook POST", webhook)):
-            lat, _ = fixed_rate(port, fn, args.rate, args.seconds)
-            backends = database_backends()  # the pool's connections, opened by phase 1 and kept
-            cpu0, db0, t0 = group_cpu_seconds(gunicorn.pid), pids_cpu_seconds(backends), time.perf_counter()
-            rps = closed_loop(fn, args.conns, args.seconds)
-            served = rps * (time.perf_counter() - t0)
-            cpu_ms = (group_cpu_seconds(gunicorn.pid) - cpu0) / max(served, 1) * 1000
-            db_ms = (pids_cpu_seconds(backends) - db0) / max(served, 1) * 1000
-            results[name] = (lat, rps, cpu_ms, db_ms, os.getloadavg()[0])
+        endpoints = (("trivial GET /health/live", trivial), ("webhook POST", webhook))
+        latencies = {name: fixed_rate(port, fn, args.rate, args.seconds)[0] for name, fn in endpoints}
+        backends = database_backends()  # the pool's connections, opened by phase 1 and kept
+        # Throughput in alternating slices (trivial, webhook, trivial, …), so a neighbour's load that
+        # comes or goes during the phase hits both endpoints alike; the ratio is also given per round.
+        totals = {name: [0, 0.0, 0.0, 0.0] for name, _ in endpoints}  # served, seconds, server CPU, db CPU
+        round_rps: dict[str, list[float]] = {name: [] for name, _ in endpoints}
+        for _ in range(args.rounds):
+            for name, fn in endpoints:
+                cpu0, db0 = group_cpu_seconds(gunicorn.pid), pids_cpu_seconds(backends)
+                served, elapsed = closed_loop(fn, args.conns, args.seconds / args.rounds)
+                total = totals[name]
+                total[0] += served
+                total[1] += elapsed
+                total[2] += group_cpu_seconds(gunicorn.pid) - cpu0
+                total[3] += pids_cpu_seconds(backends) - db0
+                round_rps[name].append(served / elapsed)
+        results = {
+            name: (latencies[name], served / elapsed, cpu / max(served, 1) * 1000, db / max(served, 1) * 1000,
+                   os.getloadavg()[0])
+            for name, (served, elapsed, cpu, db) in totals.items()
+        }
+        round_ratios = [w / t for t, w in zip(*round_rps.values())]
         with app.connection_for_write() as conn:
             conn.default_channel.queue_purge("high-priority")  # the backlog of phase 1–2, never applied
         from syncops.models import WebhookEvent, WebhookState
@@ -424,7 +441,8 @@ def main() -> None:
             stop_sandbox(sandbox)
 
     cmd = "  ".join(["command: .venv/bin/python bench/webhook_bench.py", f"--rate {args.rate:g}",
-                     f"--seconds {args.seconds:g}", f"--conns {args.conns}", f"--worker-class {args.worker_class}",
+                     f"--seconds {args.seconds:g}", f"--conns {args.conns}", f"--rounds {args.rounds}",
+                     f"--worker-class {args.worker_class}",
                      f"--threads {args.threads}", f"--worker-concurrency {args.worker_concurrency}",
                      f"--worker-db-pool {args.worker_db_pool}",
                      f"--import-products {args.import_products}"])
@@ -438,7 +456,8 @@ def main() -> None:
         print(f"{name:28} {statistics.median(lat):8.2f} {pct(lat, 99):8.2f} {max(lat):8.2f} {rps:20.0f} "
               f"{cpu_ms:18.2f} {db_ms:14.2f} {load:5.1f}")
     trivial_r, webhook_r = results["trivial GET /health/live"], results["webhook POST"]
-    print(f"webhook throughput / trivial: {webhook_r[1] / trivial_r[1]:.2f}; "
+    print(f"webhook throughput / trivial: {webhook_r[1] / trivial_r[1]:.2f} "
+          f"(per round: {', '.join(f'{r:.2f}' for r in round_ratios)}); "
           f"CPU per request trivial / webhook: {trivial_r[2] / webhook_r[2]:.2f} server, "
           f"{(trivial_r[2] + trivial_r[3]) / (webhook_r[2] + webhook_r[3]):.2f} server + database "
           "(the throughput ratio an otherwise idle machine would allow)")
