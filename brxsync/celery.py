@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import celeryd_init, task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brxsync.settings")
@@ -29,10 +29,40 @@ def prefetch_for_queues(queues: list[str] | None) -> int:
 
 
 @celeryd_init.connect
-def _set_prefetch(sender: Any = None, conf: Any = None, options: dict | None = None, **_: Any) -> None:
-    raw = (options or {}).get("queues")
+def _set_prefetch(sender: Any = None, instance: Any = None, conf: Any = None, options: dict | None = None,
+                  **_: Any) -> None:
+    """Choose the worker's prefetch from the queues it consumes, unless its command line set one.
+
+    Setting ``conf`` alone had no effect: the CLI hands the worker its ``--prefetch-multiplier``,
+    whose default it read from the config *before* this signal, and that value wins over the
+    config (a high-priority worker ran with Celery's 4, holding 16 messages for 4 processes). So
+    the choice is also kept on the worker and applied by ``_QueuePrefetch``. A command-line value
+    other than the config's is the operator's and is honoured.
+    """
+    options = options or {}
+    raw = options.get("queues")
     queues = raw.split(",") if isinstance(raw, str) else raw
-    conf.worker_prefetch_multiplier = prefetch_for_queues(list(queues) if queues else None)
+    chosen = prefetch_for_queues(list(queues) if queues else None)
+    given = options.get("prefetch_multiplier")
+    if given is not None and int(given) != int(conf.worker_prefetch_multiplier):
+        chosen = int(given)
+    conf.worker_prefetch_multiplier = chosen
+    if instance is not None:
+        instance.brx_prefetch_multiplier = chosen
+
+
+class _QueuePrefetch(bootsteps.Step):
+    """Puts ``_set_prefetch``'s choice on the worker. Every step of the worker's blueprint is built
+    before any creates its component, so the consumer, which reads the value, sees it."""
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        chosen = getattr(worker, "brx_prefetch_multiplier", None)
+        if chosen is not None:
+            worker.prefetch_multiplier = chosen
+
+
+app.steps["worker"].add(_QueuePrefetch)
 
 
 @task_prerun.connect(weak=False, dispatch_uid="brx-db-connections-prerun")

@@ -61,3 +61,42 @@ def test_materialized_view_refreshes_concurrently(seller):
             [seller.pk],
         )
         assert cur.fetchone() == (2, 5, 200, 2)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [(["-Q", "high-priority", "-c", "2"], 2), (["-Q", "default", "-c", "2"], 8),
+     (["-Q", "high-priority", "-c", "2", "--prefetch-multiplier", "3"], 6)],
+    ids=["high-priority", "default", "operator-choice"],
+)
+def test_a_real_worker_prefetches_what_its_queues_allow(tmp_path, args, expected):
+    """Setting the config in ``celeryd_init`` alone left every worker at Celery's default of 4
+    (the CLI passes its own default): a high-priority worker held 16 messages for 4 processes.
+    Real worker, asked over the broker what its consumer prefetches (prefetch × processes)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import uuid
+    from pathlib import Path
+
+    name = f"prefetch-{uuid.uuid4().hex[:8]}@test"
+    log = tmp_path / "worker.log"
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="brxsync.test_settings", LOG_LEVEL="INFO")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "brxsync", "worker", *args, "-n", name, "--without-gossip",
+         "--without-mingle", "--without-heartbeat", "-l", "INFO"],
+        cwd=Path(__file__).resolve().parents[2], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "ready" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        stats = app.control.inspect(destination=[name], timeout=5).stats() or {}
+        assert stats[name]["prefetch_count"] == expected
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
