@@ -524,7 +524,9 @@ class ChunkWriter:
     def _write(self, stage: StageTables, rows: list[Row]) -> None:
         yield_to_webhooks()  # outside the transaction: a pause holds no locks
         if stage.postgres:
-            with self._names_lock:  # one writer registers a new pair; the others skip it
+            # Pairs this run has registered (committed) are skipped; two writers meeting a new pair at
+            # the same moment may both send it, which ON CONFLICT DO NOTHING absorbs.
+            with self._names_lock:
                 todo = [r for r in rows if (r[_BP], r[_NAME]) not in self._names]
             if todo:
                 known: set[tuple[int, str]] = set()
