@@ -213,7 +213,7 @@ def _guarded_insert(target: WebhookTarget, values: dict[str, Any], payload_text:
         return True, row[0] if row else None
     # Every column is CAST in the statement, so values go as they are: Django's per-field
     # preparation and psycopg's client-side quoting of a 3 KB document were ~40 % of the endpoint's
-    # CPU (docs/WEBHOOKS.md, "What a delivery costs").
+    # CPU (docs/WEBHOOKS.md, "What the insert costs").
     params = [target.seller_id, target.webhook_id, ConnectionState.CONNECTED.value, target.secret_ciphertext]
     for name in values:
         value = values[name]
