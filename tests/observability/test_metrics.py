@@ -1,6 +1,7 @@
 """Every metric family brxsync/metrics.py owns, moved by the code path it describes."""
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -199,12 +200,9 @@ print(json.dumps(gauges()))
 """
 
 
-@pytest.mark.django_db
-def test_db_pool_gauges_follow_the_pool(settings):
-    """A process with production's pool (``DB_POOL=true``) samples it when a request starts:
-    the in-use count goes up and back down (a value that did not change is not rewritten, one
-    that did is)."""
-    import json
+def _run_pool_probe(settings, probe: str) -> list[str]:
+    """Run ``probe`` in a new process with production's pool (``DB_POOL=true``, 1–3 connections) on
+    the test database and no multiprocess metrics dir; its output lines."""
     import os
     import subprocess
     import sys
@@ -214,8 +212,16 @@ def test_db_pool_gauges_follow_the_pool(settings):
                DB_POOL_MIN_SIZE="1", DB_POOL_MAX_SIZE="3",
                DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    out = subprocess.run([sys.executable, "-c", _POOL_PROBE], env=env, capture_output=True, text=True,
-                         timeout=120, check=True).stdout.strip().splitlines()
+    return subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                          timeout=120, check=True).stdout.strip().splitlines()
+
+
+@pytest.mark.django_db
+def test_db_pool_gauges_follow_the_pool(settings):
+    """A process with production's pool (``DB_POOL=true``) samples it when a request starts:
+    the in-use count goes up and back down (a value that did not change is not rewritten, one
+    that did is)."""
+    out = _run_pool_probe(settings, _POOL_PROBE)
     checked_out, returned = json.loads(out[-2]), json.loads(out[-1])
     assert checked_out[1] == 1 and checked_out[2] == 3 and checked_out[0] >= 1
     assert returned[1] == 0 and returned[2] == 3
@@ -256,16 +262,5 @@ def test_requests_sample_the_pool_at_most_once_per_interval(settings):
     """request_started samples the pool through ``sample_db_pools_on_request``: a request inside
     ``POOL_SAMPLE_SECONDS`` of the last sample leaves the gauges alone, the next one after it
     records the change."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    db = settings.DATABASES["default"]
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="brxsync.test_settings", DB_POOL="true",
-               DB_POOL_MIN_SIZE="1", DB_POOL_MAX_SIZE="3",
-               DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}")
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    out = subprocess.run([sys.executable, "-c", _THROTTLE_PROBE], env=env, capture_output=True, text=True,
-                         timeout=120, check=True).stdout.strip().splitlines()
+    out = _run_pool_probe(settings, _THROTTLE_PROBE)
     assert json.loads(out[-1]) == [1, 1, 0, True]
