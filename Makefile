@@ -2,7 +2,9 @@
 # against real PostgreSQL, MariaDB and Redis (started or installed where possible).
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PYTEST_ARGS ?=
+# A new test database every run: a reused one keeps whatever an edited migration once applied
+# (pyproject's --reuse-db skips re-creating it); any PYTEST_ARGS of your own reuse it.
+PYTEST_ARGS ?= --create-db
 
 .PHONY: run test lint deps deps-dev services bench clean
 
