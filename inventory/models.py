@@ -125,7 +125,12 @@ class ItemSyncState(models.TextChoices):
 class InventoryItem(models.Model):
     """One CardTrader product of one seller (``product_id`` is the natural key)."""
 
-    seller = models.ForeignKey(User, on_delete=models.CASCADE, related_name="inventory_items", db_index=False)
+    # No database FK constraint: triggers check the seller per statement instead of per row (the RI
+    # check was ~45 % of a big import's database CPU), locking the sellers as RI does, and refuse
+    # deleting a referenced seller (migration 0006, docs/IMPORT.md "Foreign key to the seller").
+    # The Django relation stays: joins, the admin and the CASCADE collector use it.
+    seller = models.ForeignKey(User, on_delete=models.CASCADE, related_name="inventory_items", db_index=False,
+                               db_constraint=False)
     product_id = models.BigIntegerField(help_text="CardTrader product id")
     blueprint_id = models.IntegerField(help_text="CardTrader blueprint id")
     print_id = models.BigIntegerField(null=True, blank=True, help_text="Ebartex print id (null: unmapped)")
