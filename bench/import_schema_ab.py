@@ -13,6 +13,8 @@ cannot inflate it), min and all rounds. Variants:
 - ``after_nofk``  ``after`` without the foreign key (what the RI check costs)
 - ``after_stmtfk``  ``after`` with a statement-level seller check (transition table, FOR KEY SHARE)
                   in place of the foreign key: a sketch of its cost only, not a full replacement
+- ``sixth``       the sixth pass's (migration inventory/0006): ``after`` with the migration's own
+                  insert trigger function (``inventory_check_new_item_sellers``) in place of the key
 - ``bare``        primary key only (heap + one btree)
 
 All keep the primary key, the unique (seller, product_id) key and the three partial indexes.
@@ -69,11 +71,14 @@ STMTFK = """CREATE FUNCTION ab_fk_fn() RETURNS trigger LANGUAGE plpgsql AS $$ DE
 CREATE TRIGGER ab_fk_ins AFTER INSERT ON ab_items REFERENCING NEW TABLE AS new_rows
   FOR EACH STATEMENT EXECUTE FUNCTION ab_fk_fn();
 """
+SIXTH = """CREATE TRIGGER ab_seller_ins AFTER INSERT ON ab_items REFERENCING NEW TABLE AS new_items
+  FOR EACH STATEMENT EXECUTE FUNCTION inventory_check_new_item_sellers();"""
 VARIANTS = {
     "before": [FK, UNIQ, SEED, PROD, BP, TRGM],
     "after": [FK, UNIQ, MERGED, PROD, NAMES],
     "after_nofk": [UNIQ, MERGED, PROD, NAMES],
     "after_stmtfk": [STMTFK, UNIQ, MERGED, PROD, NAMES],
+    "sixth": [SIXTH, UNIQ, MERGED, PROD, NAMES],
     "bare": [],
 }
 DROP = ("DROP TABLE IF EXISTS ab_items; DROP TABLE IF EXISTS ab_names; DROP SEQUENCE IF EXISTS ab_items_seq; "
@@ -135,7 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--products", type=int, default=250_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--variants", default="before,after,after_nofk,after_stmtfk,bare")
+    parser.add_argument("--variants", default="before,after,after_nofk,after_stmtfk,sixth,bare")
     parser.add_argument("--many-names", action="store_true")
     args = parser.parse_args()
     import django

@@ -453,12 +453,12 @@ class ChunkWriter:
     """Writes an import's chunks: per chunk, in ONE transaction, COPY into a stage, the upsert, and
     ``heartbeat(done)`` (it renews the lease, so a run that lost its lease commits nothing more).
 
-    PostgreSQL does most of an import's work per row (heap, four indexes, the foreign key checked at
-    commit) on one backend = one core, while the client's parsing needs little. With ``writers`` > 1
-    each writer thread has a connection, a stage and transactions of its own, so chunks are upserted
-    side by side and the machine's other core works too. Rows go to writers a chunk at a time in
-    export order; chunks are deduplicated, and a product id repeated in two chunks (never seen from
-    CardTrader) is still one row by the unique key, whichever chunk commits last.
+    PostgreSQL does most of an import's work per row (heap, four indexes; the seller is checked once per
+    statement, migration inventory/0006) on one backend = one core, while the client's parsing needs
+    little. With ``writers`` > 1 each writer thread has a connection, a stage and transactions of its
+    own, so chunks are upserted side by side and the machine's other core works too. Rows go to writers
+    a chunk at a time in export order; chunks are deduplicated, and a product id repeated in two chunks
+    (never seen from CardTrader) is still one row by the unique key, whichever chunk commits last.
 
     ``writers`` is 1 (inline, on the caller's connection) on SQLite and inside a caller's
     transaction: other connections could not see its uncommitted rows, and its writes must roll
