@@ -34,3 +34,24 @@ def pids_cpu_seconds(pids: list[int]) -> float:
         if (fields := _stat_fields(pid)) is not None:
             total += int(fields[11]) + int(fields[12])
     return total / _TICK
+
+
+def _cpu_line() -> list[int]:
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
+class HostSteal:
+    """Share of CPU time the hypervisor gave other tenants while a bench ran (/proc/stat's
+    "steal"). On this shared host it swung from 1 % to 52 % in one day, and the figures with it:
+    printed beside a result, it says whether a "regression" was the neighbours."""
+
+    def __init__(self) -> None:
+        self._start = _cpu_line()
+
+    def percent(self) -> float:
+        delta = [b - a for a, b in zip(self._start, _cpu_line())]
+        total = sum(delta[:8])  # user nice system idle iowait irq softirq steal (guest is in user)
+        return 100.0 * delta[7] / total if total else 0.0
+
+    def line(self) -> str:
+        return f"host CPU steal during the run: {self.percent():.1f} % (above ~5 %, re-run on a quieter host)"

@@ -35,6 +35,8 @@ import time
 import uuid
 from pathlib import Path
 
+from _proc import HostSteal
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brxsync.test_settings")
@@ -247,6 +249,7 @@ def main() -> None:
 
     import psycopg
 
+    steal = HostSteal()
     load_before = os.getloadavg()
     from psycopg import sql
 
@@ -349,6 +352,7 @@ def main() -> None:
                            ("copy_s", "plain COPY")):
             print(f"    {label:28s} {cpu[key][0]:5.2f} + {cpu[key][1]:5.2f} = {total(key):5.2f} s")
         print(f"    COPY's CPU / write stage's CPU = {total('copy_s') / total(first):.2f}")
+    print(f"  {steal.line()}")
     print(f"  reproduce: .venv/bin/python bench/import_bench.py {shlex.join(sys.argv[1:])}".rstrip())
 
 

@@ -52,7 +52,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from _proc import group_cpu_seconds
+from _proc import HostSteal, group_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -494,12 +494,16 @@ def under_gunicorn(args: argparse.Namespace) -> None:
     print(f"# JSON log lines written: {lines}; {batches} OTLP export batches received by the stub")
 
 
+_STEAL = HostSteal()  # from the bench's start to its header, printed at the end
+
+
 def _header(args: argparse.Namespace) -> None:
     argv = " ".join(sys.argv[1:])
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.platform()} python {platform.python_version()} "
           f"cores={os.cpu_count()}")
     print(f"# command: .venv/bin/python bench/observability_overhead.py {argv}   "
           f"(sample ratio {args.sample_ratio}; load average at the end {os.getloadavg()[0]:.1f})")
+    print(f"# {_STEAL.line()}")
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ import time
 import uuid
 from pathlib import Path
 
-from _proc import group_cpu_seconds, pids_cpu_seconds
+from _proc import HostSteal, group_cpu_seconds, pids_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -296,6 +296,7 @@ def main() -> None:
         child_import(args.child_import)
         return
 
+    steal = HostSteal()
     ensure_database()
     import django
 
@@ -403,6 +404,7 @@ def main() -> None:
             time.sleep(1.0)  # the export is streaming and rows are being written when deliveries start
         e2e_first = order_base + next(cursor)
         e2e_started = time.time()
+        worker_cpu0 = group_cpu_seconds(worker.pid)
         timeline: list[tuple[float, int, int, int]] = []
         sampling = threading.Event()
         sampler = threading.Thread(target=sample_backlog, args=(app, user, e2e_started, sampling, timeline),
@@ -425,6 +427,7 @@ def main() -> None:
                 e2e.append((row["decremented_at"] - ev["received_at"]).total_seconds() * 1000)
                 first_in = min(first_in or ev["received_at"], ev["received_at"])
                 last_done = max(last_done or row["decremented_at"], row["decremented_at"])
+        worker_cpu = group_cpu_seconds(worker.pid) - worker_cpu0  # the applies of this phase, all settled
         sampling.set()
         sampler.join()
         if importer is not None:
@@ -452,6 +455,7 @@ def main() -> None:
     print(cmd)
     print(f"machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f}")
+    print(steal.line())
     print(f"gunicorn {' '.join(server)}, body {len(pool[0][0])} bytes")
     print(f"{'endpoint':28} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s (closed loop)':>20} "
           f"{'server CPU ms/req':>18} {'db CPU ms/req':>14} {'load':>5}")
@@ -471,7 +475,8 @@ def main() -> None:
               f"min {min(e2e):.1f} ms  p50 {statistics.median(e2e):.1f} ms  p99 {pct(e2e, 99):.1f} ms  "
               f"max {max(e2e):.1f} ms; "
               f"request p50 {statistics.median(lat):.2f} ms p99 {pct(lat, 99):.2f} ms; "
-              f"applied {len(e2e) / (last_done - first_in).total_seconds():.0f}/s from first stored to last applied")
+              f"applied {len(e2e) / (last_done - first_in).total_seconds():.0f}/s from first stored to last applied; "
+              f"worker CPU {worker_cpu / max(len(e2e), 1) * 1000:.2f} ms per delivery")
     if timeline:
         print("backlog timeline (s: broker queue / held unacked / stored not applied): " + ", ".join(
             f"{t:.0f}: {q}/{u}/{w}" for t, q, u, w in timeline[::2]))
