@@ -252,6 +252,9 @@ WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=10)
 # Other waiting orders of the seller an apply takes along (0: off, the default; see orders.py and
 # docs/WEBHOOKS.md "Taking the backlog along" for why).
 WEBHOOK_DRAIN_ORDERS = env.int("WEBHOOK_DRAIN_ORDERS", default=0)
+# How long the web process's hand-off waits for more deliveries to share one apply message
+# (syncops/services/webhooks.py, _HandOff; docs/WEBHOOKS.md "Hand-off batching").
+WEBHOOK_HANDOFF_LINGER_MS = env.int("WEBHOOK_HANDOFF_LINGER_MS", default=100)
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
 

@@ -386,7 +386,6 @@ class _HandOff:
 
     MAX_QUEUED = 10_000
     DOWN_FOR_SECONDS = 5.0
-    LINGER_SECONDS = 0.025
 
     def __init__(self) -> None:
         self._pid = 0
@@ -415,12 +414,12 @@ class _HandOff:
     def _run(self) -> None:
         while True:
             # A publish through Celery costs ~1–2.5 ms of this process's CPU (measured; more
-            # than the rest of the request), so deliveries arriving within LINGER_SECONDS of
+            # than the rest of the request), so deliveries arriving within WEBHOOK_HANDOFF_LINGER_MS of
             # each other share one message: one publish per delivery at a trickle, one per
-            # APPLY_BATCH under load, for at most LINGER_SECONDS more delivery → stock time.
+            # APPLY_BATCH under load, for at most that much more delivery → stock time.
             first_id, context = self._queue.get()
             event_ids = [first_id]
-            deadline = time.monotonic() + self.LINGER_SECONDS
+            deadline = time.monotonic() + settings.WEBHOOK_HANDOFF_LINGER_MS / 1000
             while len(event_ids) < APPLY_BATCH:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
