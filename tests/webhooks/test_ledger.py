@@ -212,6 +212,32 @@ def test_oversell_clamps_at_zero_and_records_a_conflict(stocked):
     assert qty(stocked, 111) == 1, "a cancellation gives back what was actually taken"
 
 
+@pytest.mark.parametrize(("held", "expected"), [(2, 0), (3, 1)])
+def test_a_cancellation_applied_after_a_later_sale_covers_that_sales_shortfall(stocked, held, expected):
+    """CardTrader: order 1 takes 2, is cancelled (2 back), order 2 takes 2. Here order 1's
+    cancellation is applied last (held up by a dead worker or a broker outage): order 2 first finds
+    too little and records an oversell, then the returned units cover it, as CardTrader sold them."""
+    InventoryItem.objects.filter(seller=stocked.user, product_id=111).update(quantity=held)
+    first, second = order(1, "paid", [(111, 2)]), order(2, "paid", [(111, 2)])
+    feed(stocked, builders.delivery(first), builders.delivery(second))
+    assert qty(stocked, 111) == 0
+    assert Conflict.objects.filter(seller=stocked.user, kind=ConflictKind.OVERSELL, resolved_at=None).count() == 1
+    feed(stocked, builders.delivery(dict(first, state="canceled")))
+    assert qty(stocked, 111) == expected == held - 2
+    assert ledger(stocked) == [(1, 111, 2, 2, 0, 2), (2, 111, 2, 2, 0, 0)]
+    assert not Conflict.objects.filter(seller=stocked.user, kind=ConflictKind.OVERSELL, resolved_at=None).exists()
+    feed(stocked, builders.delivery(dict(second, state="canceled")))
+    assert qty(stocked, 111) == held, "order 2's cancellation gives back all it now holds"
+
+
+def test_a_shortfall_no_cancellation_covers_stays_an_oversell(stocked):
+    InventoryItem.objects.filter(seller=stocked.user, product_id=111).update(quantity=1)
+    feed(stocked, builders.delivery(order(1, "paid", [(111, 2)])))
+    feed(stocked, builders.delivery(order(2, "paid", [(222, 1)])), builders.delivery(order(2, "canceled", [(222, 1)])))
+    assert qty(stocked, 111) == 0 and ledger(stocked)[0] == (1, 111, 2, 1, 1, 0)
+    assert Conflict.objects.filter(seller=stocked.user, kind=ConflictKind.OVERSELL, resolved_at=None).count() == 1
+
+
 def test_unknown_product_is_recorded_not_dropped(stocked):
     feed(stocked, builders.delivery(order(1, "paid", [(111, 1), (999, 2)])))
     assert qty(stocked, 111) == 9
