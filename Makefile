@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # A new test database every run: a reused one keeps whatever an edited migration once applied
 # (pyproject's --reuse-db skips re-creating it); any PYTEST_ARGS of your own reuse it.
-PYTEST_ARGS ?= --create-db
+PYTEST_ARGS ?= --create-db --durations=25
 
 .PHONY: run test lint deps deps-dev services bench clean
 
