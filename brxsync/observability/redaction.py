@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -60,12 +61,29 @@ _MIN_KNOWN_LEN = 8
 
 
 class _KnownSecrets:
-    """Literal secret values seen by this process (bounded LRU), matched as one compiled regex."""
+    """Literal secret values seen by this process (bounded LRU), matched as one compiled regex plus
+    the few values registered since it was compiled.
+
+    Compiling the regex over 512 values costs ~40 ms. ``crypto.decrypt`` registers every plaintext,
+    so a process serving more sellers than the LRU holds registers a new value on most decrypts.
+    Recompiling on each one cost 40 ms a time: the secret-scan test's 600 registrations took 130 s,
+    and a web process verifying 10,000 sellers' webhooks would have spent most of its CPU
+    compiling. New values now wait in ``pending`` (plain substring search, exact from the moment
+    they are added), and the regex is rebuilt once ``_PENDING_MAX`` have gathered or the oldest has
+    waited ``_PENDING_SECONDS``. A
+    forgotten value is dropped at the next use (one rebuild for any number of ``forget_secret``);
+    an evicted one stays in the compiled regex until the next rebuild: redacted a little longer
+    than needed, never leaked.
+    """
 
     def __init__(self) -> None:
         self._values: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
-        self._pattern: re.Pattern[str] | None = None
+        # (compiled regex or None, values not in it yet): replaced whole, so a reader takes one
+        # consistent pair without the lock.
+        self._state: tuple[re.Pattern[str] | None, tuple[str, ...]] = (None, ())
+        self._stale = False  # a value was discarded: rebuild before the next match
+        self._fold_at = 0.0  # when values pending since then are folded into the regex
 
     def add(self, value: str) -> None:
         if not value or len(value) < _MIN_KNOWN_LEN:
@@ -77,16 +95,62 @@ class _KnownSecrets:
             self._values[value] = None
             while len(self._values) > _MAX_KNOWN:
                 self._values.popitem(last=False)
-            self._pattern = _literals_pattern(self._values)
+            compiled, pending = self._state
+            if self._stale or len(pending) + 1 >= _PENDING_MAX:
+                self._rebuild()
+            else:
+                if not pending:
+                    self._fold_at = time.monotonic() + _PENDING_SECONDS
+                self._state = (compiled, (*pending, value))
 
     def discard(self, value: str) -> None:
+        """Forget ``value``; the regex is rebuilt at the next use, once for any number of discards."""
         with self._lock:
             if self._values.pop(value, 1) is None:
-                self._pattern = _literals_pattern(self._values) if self._values else None
+                self._stale = True
 
-    @property
-    def pattern(self) -> re.Pattern[str] | None:
-        return self._pattern
+    def _rebuild(self) -> None:  # with the lock held
+        self._state = (_literals_pattern(self._values) if self._values else None, ())
+        self._stale = False
+
+    def _fresh_state(self) -> tuple[re.Pattern[str] | None, tuple[str, ...]]:
+        with self._lock:
+            if self._stale or (self._state[1] and time.monotonic() >= self._fold_at):
+                self._rebuild()
+            return self._state
+
+    def sub(self, text: str) -> str:
+        """``text`` with every known value cut, the longest where several overlap."""
+        compiled, pending = self._state
+        if self._stale or (pending and time.monotonic() >= self._fold_at):
+            compiled, pending = self._fresh_state()
+        found = [v for v in pending if v in text]
+        if not found:
+            return compiled.sub(REDACTED, text) if compiled is not None else text
+        spans = [m.span() for m in compiled.finditer(text)] if compiled is not None else []
+        for v in found:
+            at = text.find(v)
+            while at != -1:
+                spans.append((at, at + len(v)))
+                at = text.find(v, at + 1)
+        spans.sort()
+        out, pos = [], 0
+        start, end = spans[0]
+        for s, e in spans[1:]:
+            if s < end:  # overlapping: cut as one
+                end = max(end, e)
+                continue
+            out += (text[pos:start], REDACTED)
+            pos, start, end = end, s, e
+        out += (text[pos:start], REDACTED, text[end:])
+        return "".join(out)
+
+
+_PENDING_MAX = 64
+# Pending values cost a substring search each per logged string: folded into the regex once this old,
+# so a quiet process matches with the regex alone, and a busy one rebuilds at most this often
+# (or per _PENDING_MAX values).
+_PENDING_SECONDS = 2.0
 
 
 _known = _KnownSecrets()
@@ -165,9 +229,7 @@ _MIN_SHAPE_LEN = 10  # the shortest text a shape matches: "token=abcd"
 def redact_text(text: str) -> str:
     if len(text) < _MIN_KNOWN_LEN:
         return text  # shorter than any registered secret and than any shape
-    known = _known.pattern
-    if known is not None:
-        text = known.sub(REDACTED, text)
+    text = _known.sub(text)
     if len(text) < _MIN_SHAPE_LEN:
         return text
     if not text.isascii():

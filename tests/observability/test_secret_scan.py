@@ -210,6 +210,77 @@ def test_registered_secrets_are_cut_whole_whatever_their_number():
             forget_secret(v)
 
 
+def test_registering_many_secrets_compiles_once_per_batch_and_each_is_cut_at_once(monkeypatch):
+    """A process serving more sellers than the LRU holds registers a new value on most decrypts:
+    compiling the regex (~40 ms at 512 values) per registration would eat its CPU. Values wait in
+    a small pending list, exact from the start, and the regex is rebuilt once per batch."""
+    from brxsync.observability import redaction
+
+    compiles = []
+    real = redaction._literals_pattern
+
+    def counting(values):
+        compiles.append(len(values))
+        return real(values)
+
+    monkeypatch.setattr(redaction, "_literals_pattern", counting)
+    monkeypatch.setattr(redaction, "_PENDING_SECONDS", 3600.0)  # batches only, however slow the machine
+    keep = uuid.uuid4().hex
+    register_secret(keep)
+    values = [uuid.uuid4().hex for _ in range(300)]
+    try:
+        for v in values:
+            register_secret(v)
+            assert redact_text(f"<{v}>") == f"<{REDACTED}>", "cut from the moment it is registered"
+        # + 2: values left pending by earlier tests may be folded once on their own clock
+        assert len(compiles) <= len(values) // redaction._PENDING_MAX + 2, compiles
+        before = len(compiles)
+        for v in values:
+            forget_secret(v)
+        assert redact_text(f"<{values[0]}>") == f"<{values[0]}>"
+        assert redact_text(f"<{keep}>") == f"<{REDACTED}>"
+        assert len(compiles) == before + 1, "one rebuild for any number of forgets"
+    finally:
+        for v in (keep, *values):
+            forget_secret(v)
+
+
+def test_pending_values_are_folded_into_the_regex_once_old_enough(monkeypatch):
+    """A quiet process must not keep paying a substring search per pending value per string."""
+    from brxsync.observability import redaction
+
+    monkeypatch.setattr(redaction, "_PENDING_SECONDS", 0.0)
+    value = uuid.uuid4().hex
+    try:
+        register_secret(value)
+        assert redact_text(f"<{value}>") == f"<{REDACTED}>"
+        compiled, pending = redaction._known._state
+        assert pending == () and compiled is not None and compiled.search(value)
+    finally:
+        forget_secret(value)
+
+
+@pytest.mark.parametrize("order", ["short_compiled", "long_compiled"])
+def test_a_pending_value_and_a_compiled_one_overlapping_are_cut_as_one(order):
+    """One of two values that start at the same place is in the compiled regex, the other still
+    pending: the longer is cut whole either way, never leaving its tail."""
+    from brxsync.observability import redaction
+
+    short, long = "fedcba9876543210", "fedcba9876543210XYZW"
+    first, second = (short, long) if order == "short_compiled" else (long, short)
+    filler = [uuid.uuid4().hex for _ in range(redaction._PENDING_MAX)]
+    try:
+        register_secret(first)
+        for v in filler:  # the batch fills: the regex is rebuilt with ``first`` in it
+            register_secret(v)
+        register_secret(second)  # pending
+        assert redact_text(f"{long}!") == f"{REDACTED}!"
+        assert redact_text(f"a {short} b {long}") == f"a {REDACTED} b {REDACTED}"
+    finally:
+        for v in (first, second, *filler):
+            forget_secret(v)
+
+
 def test_structlog_events_are_redacted_once_and_foreign_records_in_the_formatter(json_logs, monkeypatch):
     """A structlog event is redacted at the end of structlog's chain and not scanned again by the
     formatter; a stdlib record is redacted by the formatter, bound context included (which
