@@ -229,6 +229,8 @@ PUSH_UNRECORDED_JOB_SECONDS = env.float("PUSH_UNRECORDED_JOB_SECONDS", default=6
 IMPORT_CHUNK_SIZE = env.int("IMPORT_CHUNK_SIZE", default=5000)
 # Connections writing an import's chunks side by side (PostgreSQL; 1 = inline). docs/IMPORT.md.
 IMPORT_WRITERS = env.int("IMPORT_WRITERS", default=2)
+# Parse the export in a child process (PostgreSQL), so parsing and writing use two cores. docs/IMPORT.md.
+IMPORT_PARSE_PROCESS = env.bool("IMPORT_PARSE_PROCESS", default=True)
 SYNC_LEASE_SECONDS = env.float("SYNC_LEASE_SECONDS", default=120.0)
 # Imports and reconciles pause before a chunk while this many recent webhook deliveries wait to be
 # applied (0 = never), for at most BULK_YIELD_MAX_SECONDS per chunk (syncops/services/yielding.py).

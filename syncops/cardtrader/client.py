@@ -252,9 +252,11 @@ class CardTraderClient:
         priority: Priority = Priority.NORMAL,
         max_wait: float | None = None,
         convert: Callable[[dict[str, Any]], Any] = Product.from_json,
+        parse: Callable[[Any, bytes], Iterator[Any]] | None = None,
     ) -> Iterator[Any]:
         """Stream ``GET /products/export`` one ``Product`` at a time (see ``export.py``); ``convert``
-        builds something else from each raw row instead (the import's stage rows: no Product).
+        builds something else from each raw row instead (the import's stage rows: no Product), and
+        ``parse`` replaces the parsing altogether (the import's parser process: chunks).
 
         Nothing is sent until the first ``next()``. Stopping early is fine (the connection is
         closed). If the stream fails halfway the iterator raises: a caller must never treat a
@@ -265,7 +267,7 @@ class CardTraderClient:
         params = {k: v for k, v in (("blueprint_id", blueprint_id), ("expansion_id", expansion_id)) if v is not None}
         with self._exchange("GET", "/products/export", params=params or None, timeout=self.export_timeout,
                             priority=priority, max_wait=max_wait, stream=True) as response:
-            yield from stream_products(response, method="GET", path="/products/export", convert=convert)
+            yield from stream_products(response, method="GET", path="/products/export", convert=convert, parse=parse)
 
     def create_product(self, product: ProductCreate, *, strict: bool = False,
                        priority: Priority = Priority.NORMAL, max_wait: float | None = None) -> WriteResult:

@@ -89,6 +89,10 @@ class _ExportSource:
         return self._read_raw(CHUNK if size < 0 else size)
 
 
+class NotAnArray(Exception):
+    """A ``parse`` hook's report that the body was a JSON object without an ``array`` list."""
+
+
 def _checked_events(events: Iterator[tuple[str, str, Any]], state: dict[str, bool]) -> Iterator[tuple[str, str, Any]]:
     for prefix, event, value in events:
         if prefix == "array" and event == "start_array":
@@ -97,9 +101,16 @@ def _checked_events(events: Iterator[tuple[str, str, Any]], state: dict[str, boo
 
 
 def stream_products(response: requests.Response, *, method: str, path: str,
-                    convert: Callable[[dict[str, Any]], Any] = Product.from_json) -> Iterator[Any]:
+                    convert: Callable[[dict[str, Any]], Any] = Product.from_json,
+                    parse: Callable[[Any, bytes], Iterator[Any]] | None = None) -> Iterator[Any]:
     """Each export row through ``convert`` (a ``Product`` by default). A row ``convert`` rejects
-    (KeyError / TypeError / ValueError) becomes the client's ``UnexpectedResponse``."""
+    (KeyError / TypeError / ValueError) becomes the client's ``UnexpectedResponse``.
+
+    ``parse(source, first_byte)``, if given, parses the body instead and yields what it likes (the
+    import's parser process, ``syncops.services.export_process``): ``source.read(size)`` gives the
+    raw body from its first non-blank byte, already checked to be ``[`` or ``{``. It reports bad
+    JSON as ``ijson.JSONError``, a body without the array as ``NotAnArray``, and a bad row as the
+    KeyError / TypeError / ValueError ``convert`` would have raised, so the errors are the same."""
     source = _ExportSource(response, method, path)
     first = source.first_byte()
     content_type = response.headers.get("Content-Type", "")
@@ -109,7 +120,9 @@ def stream_products(response: requests.Response, *, method: str, path: str,
             status=response.status_code, method=method, path=path,
         )
     try:
-        if first == b"[":
+        if parse is not None:
+            yield from parse(source, first)
+        elif first == b"[":
             for row in _ijson.items(source, "item", use_float=True, buf_size=CHUNK):
                 yield convert(row)
         else:
@@ -122,6 +135,8 @@ def stream_products(response: requests.Response, *, method: str, path: str,
             if not state["seen"]:
                 raise errors.UnexpectedResponse("export is a JSON object without an 'array' list",
                                                 status=response.status_code, method=method, path=path)
+    except NotAnArray as exc:
+        raise errors.UnexpectedResponse(str(exc), status=response.status_code, method=method, path=path) from None
     except ijson.JSONError as exc:
         raise errors.UnexpectedResponse(
             f"export body is invalid or truncated JSON near byte {source.bytes_read} "

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from inventory.models import InventoryItem, SyncSettings, SyncStatus, User
 from syncops.cardtrader import client_for_seller
 from syncops.models import OperationKind, SyncOperation
+from syncops.services.export_process import parse_in_child
 from syncops.services.stock_stage import (
     ChunkWriter,
     StageTables,
@@ -51,14 +53,26 @@ def import_start(*, seller: User, actor: str = "", dispatch: bool = True) -> Syn
                            actor=actor, dispatch=dispatch)
 
 
+def parse_in_process() -> bool:
+    """Whether the export is parsed in this process (``IMPORT_PARSE_PROCESS`` off, or SQLite) rather
+    than in a parser child process (``export_process``; PostgreSQL)."""
+    return not settings.IMPORT_PARSE_PROCESS or connection.vendor != "postgresql"
+
+
 def stream_export(run: BulkRun, sync: SyncSettings, client: Any = None):
-    """The seller's export as chunks of stage rows (shared with reconcile). ``client`` is injectable
-    for the bench; normally the seller's metered client."""
+    """The seller's export as chunks of stage rows (shared with reconcile): lists of rows parsed
+    here, or ``EncodedChunk``s from a parser process. ``client`` is injectable for the bench;
+    normally the seller's metered client."""
     own = client is None
     client = client or client_for_seller(sync)
-    rows = client.export_products(max_wait=1.0, convert=export_row)
+    size = chunk_size()
+    if parse_in_process():
+        rows = client.export_products(max_wait=1.0, convert=export_row)
+    else:
+        rows = client.export_products(max_wait=1.0, parse=partial(parse_in_child, chunk_size=size))
     try:
-        yield from export_chunks(rows, chunk_size(), on_idle=run.heartbeat, idle_seconds=HEARTBEAT_IDLE_SECONDS)
+        yield from export_chunks(rows, size, on_idle=run.heartbeat, idle_seconds=HEARTBEAT_IDLE_SECONDS,
+                                 prechunked=not parse_in_process())
     finally:
         if own:
             client.close()

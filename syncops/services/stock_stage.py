@@ -21,24 +21,39 @@ callers call ``mark_removed`` only after the last chunk.
 # ruff: noqa: S608 - table and column names below are our own constants or generated ids, never input
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain, islice
 from operator import itemgetter
 from typing import Any
 
-import orjson
 from django.db import DataError, IntegrityError, connection, connections, transaction
 from django.utils import timezone
 from psycopg.types.json import set_json_dumps
 
 from inventory.catalogue_mapping import map_blueprints
 from inventory.models import BlueprintName, InventoryItem, ItemSyncState
-from syncops.cardtrader.types import Product
+from syncops.services.stage_rows import (  # noqa: F401 - re-exported: the names this module always had
+    BODY_COLUMNS,
+    COPY_SIGNATURE,
+    COPY_TRAILER,
+    COPY_TYPES,
+    INT_BOUNDS,
+    MAPPED_COLUMNS,
+    STAGE_COLUMNS,
+    Row,
+    decode_chunk,
+    encode_value,
+    export_row,
+    field_count,
+    product_row,
+)
+from syncops.services.stage_rows import properties_text as _properties_text  # noqa: F401
 from syncops.services.yielding import yield_to_webhooks
 
 ITEMS = InventoryItem._meta.db_table
@@ -51,11 +66,6 @@ def seller_param(seller_id: Any) -> Any:
     return field.get_db_prep_value(seller_id if isinstance(seller_id, uuid.UUID) else uuid.UUID(str(seller_id)),
                                    connection)
 
-# The staged columns, in COPY order. ``properties`` travels as JSON text.
-STAGE_COLUMNS = (
-    "product_id", "blueprint_id", "print_id", "print_table", "name", "game_id", "category_id", "expansion_id",
-    "quantity", "price_cents", "currency", "properties", "description", "user_data_field", "graded",
-)
 # Compared to decide whether an existing row changed (everything CardTrader owns).
 COMPARED = tuple(c for c in STAGE_COLUMNS if c != "product_id")
 # Local states an import/reconcile may overwrite; pending_push / pending_delete carry a local
@@ -63,7 +73,6 @@ COMPARED = tuple(c for c in STAGE_COLUMNS if c != "product_id")
 OVERWRITABLE = (ItemSyncState.IN_SYNC.value, ItemSyncState.CONFLICT.value, ItemSyncState.REMOVED_REMOTE.value)
 REMOVABLE = (ItemSyncState.IN_SYNC.value, ItemSyncState.CONFLICT.value)
 
-Row = list[Any]  # STAGE_COLUMNS order; print_id / print_table filled by map_rows
 _NAME = STAGE_COLUMNS.index("name")
 _BP = STAGE_COLUMNS.index("blueprint_id")
 _PRINT = STAGE_COLUMNS.index("print_id")
@@ -71,26 +80,12 @@ _TABLE = STAGE_COLUMNS.index("print_table")
 _DONE = object()
 
 
-# COPY's per-column types, so psycopg picks each dumper once, not per value. COPY goes in
-# PostgreSQL's binary format (``copy_rows``): the server then reads integers, booleans, uuids and
-# timestamps as they are instead of parsing their text (~15 % of a first import's backend CPU).
-# ``properties`` is already JSON text; it goes as jsonb's binary form (a version byte + the text).
-COPY_TYPES = ("int8", "int4", "int8", "text", "text", "int4", "int4", "int4", "int4", "int4", "text", "jsonb",
-              "text", "text", "bool")
-_INT_BOUNDS = {"int4": (-2**31, 2**31 - 1), "int8": (-2**63, 2**63 - 1)}
-_BOUNDED = tuple((i, itemgetter(i), *_INT_BOUNDS[t]) for i, t in enumerate(COPY_TYPES) if t in _INT_BOUNDS)
-_json_text = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
-_SORTED = orjson.OPT_SORT_KEYS
-
-
-def _properties_text(props: Any) -> str:
-    """Properties as compact JSON with sorted keys. orjson takes ~1.4 µs a row where the stdlib
-    encoder took ~6.5 (250,000 rows per big import); what orjson refuses (an integer beyond 64
-    bits) goes through the stdlib encoder. PostgreSQL casts the text to jsonb either way."""
-    try:
-        return orjson.dumps(props, option=_SORTED).decode()
-    except orjson.JSONEncodeError:
-        return _json_text(props)
+# COPY's per-column types (``stage_rows.COPY_TYPES``), so psycopg picks each dumper once, not per
+# value. COPY goes in PostgreSQL's binary format (``copy_rows``): the server then reads integers,
+# booleans, uuids and timestamps as they are instead of parsing their text (~15 % of a first
+# import's backend CPU). ``properties`` is already JSON text; it goes as jsonb's binary form (a
+# version byte + the text).
+_BOUNDED = tuple((i, itemgetter(i), *INT_BOUNDS[t]) for i, t in enumerate(COPY_TYPES) if t in INT_BOUNDS)
 
 
 def _json_as_is(text: str) -> str:
@@ -116,7 +111,11 @@ def copy_rows(cur: Any, table: str, rows: list[Row], *, tail: Sequence[Any] = ()
               tail_columns: Sequence[str] = (), tail_types: Sequence[str] = ()) -> None:
     """Binary COPY of stage rows (``STAGE_COLUMNS``, then ``tail``'s constant values on every row)
     into ``table`` on a Django cursor (PostgreSQL). psycopg's errors come out as Django's
-    (``IntegrityError`` for a duplicate key or a refused row, ``DataError`` for a bad value)."""
+    (``IntegrityError`` for a duplicate key or a refused row, ``DataError`` for a bad value).
+    An ``EncodedChunk`` (the parser process's output) is sent as the bytes it already is."""
+    if isinstance(rows, EncodedChunk):
+        copy_encoded(cur, table, rows, tail=tail, tail_columns=tail_columns, tail_types=tail_types)
+        return
     check_int_ranges(rows)
     cols = ", ".join((*STAGE_COLUMNS, *tail_columns))
     raw = cur.cursor
@@ -133,42 +132,66 @@ def copy_rows(cur: Any, table: str, rows: list[Row], *, tail: Sequence[Any] = ()
                 write(r)
 
 
-def product_row(p: Any) -> Row:
-    """A client ``Product`` as a stage row. Name and currency are cut to their column sizes."""
-    return [
-        p.id, p.blueprint_id, None, "", p.name_en[:255], p.game_id, p.category_id, p.expansion_id,
-        p.quantity, p.price_cents, p.currency[:3], _properties_text(p.properties),
-        p.description, p.user_data_field, p.graded,
-    ]
+class EncodedChunk:
+    """A chunk of deduplicated stage rows as binary COPY data, made by the parser process
+    (``export_child``; layout in ``stage_rows``). Written like a list of rows: ``map_rows``,
+    ``ChunkWriter.write`` and ``StageTables.load`` take either (PostgreSQL only).
 
-
-def export_row(d: dict[str, Any]) -> Row:
-    """A raw ``/products/export`` row (ijson's dict) as a stage row, without building a ``Product``.
-
-    The import streams 250,000 of these, and going through ``Product.from_json`` + ``product_row``
-    cost three times as much Python per row as everything else the client does. The fast path
-    takes the export's own shape only (every type exactly what CardTrader sends); any other row
-    (a string id, a ``price`` object, missing keys...) goes through ``Product.from_json``, so both
-    paths accept and produce the same thing and a malformed row raises the same error.
+    What the parser cannot know, the print id and table from the catalogue, is spliced in behind
+    each row's body by ``copy_data`` (~0.5 µs a row), with any constant columns of a first import.
     """
-    pid, bp, qty, cents = d.get("id"), d.get("blueprint_id"), d.get("quantity"), d.get("price_cents")
-    props, graded, exp = d.get("properties_hash"), d.get("graded"), d.get("expansion")
-    name, cur, desc, udf = d.get("name_en"), d.get("price_currency"), d.get("description"), d.get("user_data_field")
-    game, cat = d.get("game_id"), d.get("category_id")
-    if (type(pid) is int and type(bp) is int and type(qty) is int and type(cents) is int and type(props) is dict
-            and type(graded) is bool and type(name) is str and type(cur) is str and type(desc) is str
-            and type(udf) is str and type(exp) is dict and type(exp_id := exp.get("id")) is int
-            and (game is None or type(game) is int) and (cat is None or type(cat) is int)
-            and "price" not in d and d.get("expansion_id") is None):
-        return [pid, bp, None, "", name[:255], game, cat, exp_id, qty, cents, cur[:3], _properties_text(props),
-                desc, udf, graded]
-    return product_row(Product.from_json(d))
+
+    __slots__ = ("bodies", "bps", "mapping", "n", "names", "offsets", "seen")
+
+    def __init__(self, data: bytes) -> None:
+        self.n, self.offsets, self.bps, self.bodies, self.seen, self.names = decode_chunk(data)
+        self.mapping: dict[int, tuple[str, int]] = {}
+
+    def __len__(self) -> int:
+        return self.n
+
+    def map(self) -> int:
+        """Look up the chunk's blueprints (one batched lookup). Returns how many rows stay unmapped."""
+        counts = Counter(self.bps)
+        self.mapping = map_blueprints(set(counts))
+        return sum(n for bp, n in counts.items() if self.mapping.get(bp) is None)
+
+    def copy_data(self, tail: bytes = b"", tail_fields: int = 0) -> bytes:
+        """The whole COPY stream: signature, each row (field count, body, print id, print table,
+        ``tail``), trailer. Columns: ``BODY_COLUMNS``, ``MAPPED_COLUMNS``, then the tail's."""
+        head = field_count(len(BODY_COLUMNS) + len(MAPPED_COLUMNS) + tail_fields)
+        if not self.n:
+            return COPY_SIGNATURE + COPY_TRAILER
+        # What follows each body: its mapping, the tail, and the NEXT row's field count (one piece
+        # per row to join instead of three); the last row's trailing field count is cut off.
+        unmapped = encode_value(None, "int8") + encode_value("", "text") + tail + head
+        after = {bp: encode_value(ref[1], "int8") + encode_value(ref[0], "text") + tail + head
+                 for bp, ref in self.mapping.items() if ref is not None}
+        bodies, offsets = self.bodies, self.offsets
+        parts = list(chain.from_iterable(zip(
+            map(bodies.__getitem__, map(slice, offsets, islice(offsets, 1, None))),
+            [after.get(bp, unmapped) for bp in self.bps], strict=True,
+        )))
+        parts[-1] = parts[-1][:-len(head)]
+        return b"".join((COPY_SIGNATURE, head, *parts, COPY_TRAILER))
 
 
-def export_chunks(rows: Iterator[Row], chunk_size: int, *, prefetch: int = 2,
-                  on_idle: Callable[[], None] | None = None, idle_seconds: float = 10.0) -> Iterator[list[Row]]:
+def copy_encoded(cur: Any, table: str, chunk: EncodedChunk, *, tail: Sequence[Any] = (),
+                 tail_columns: Sequence[str] = (), tail_types: Sequence[str] = ()) -> None:
+    """``copy_rows`` for an ``EncodedChunk``: one ``write`` of ready bytes, no per-row Python."""
+    cols = ", ".join((*BODY_COLUMNS, *MAPPED_COLUMNS, *tail_columns))
+    tail_bytes = b"".join(encode_value(v, t, column=c) for v, t, c in zip(tail, tail_types, tail_columns, strict=True))
+    data = chunk.copy_data(tail_bytes, len(tail_columns))
+    with connection.wrap_database_errors, cur.cursor.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.write(data)
+
+
+def export_chunks(rows: Iterator[Any], chunk_size: int, *, prefetch: int = 2,
+                  on_idle: Callable[[], None] | None = None, idle_seconds: float = 10.0,
+                  prechunked: bool = False) -> Iterator[list[Row] | EncodedChunk]:
     """Chunks of stage rows from ``rows`` (the client's export iterator with ``convert=export_row``),
-    parsed in a producer thread.
+    parsed in a producer thread. ``prechunked``: ``rows`` yields whole chunks already (the parser
+    process's ``EncodedChunk``s), passed on as they come.
 
     Exceptions of the stream (CardTrader errors, limiter waits, a truncated body) are re-raised
     here, in the consumer. If the consumer stops early the producer is told to stop and the
@@ -189,6 +212,12 @@ def export_chunks(rows: Iterator[Row], chunk_size: int, *, prefetch: int = 2,
 
     def produce() -> None:
         try:
+            if prechunked:
+                for item in rows:
+                    if not put(item):
+                        return
+                put(_DONE)
+                return
             chunk: dict[int, Row] = {}
             for row in rows:
                 chunk[row[0]] = row
@@ -226,8 +255,10 @@ def export_chunks(rows: Iterator[Row], chunk_size: int, *, prefetch: int = 2,
         thread.join(timeout=5)
 
 
-def map_rows(rows: list[Row]) -> int:
+def map_rows(rows: list[Row] | EncodedChunk) -> int:
     """Fill print_id / print_table in place (one batched lookup). Returns how many stay unmapped."""
+    if isinstance(rows, EncodedChunk):
+        return rows.map()
     mapping = map_blueprints({r[_BP] for r in rows})
     unmapped = 0
     for r in rows:
@@ -305,14 +336,15 @@ class StageTables:
                 marks = ", ".join(["%s"] * len(STAGE_COLUMNS))
                 cur.executemany(f"INSERT INTO {self.stage} ({cols}) VALUES ({marks})", rows)
 
-    def add_seen(self, ids: list[int]) -> None:
+    def add_seen(self, ids: list[int] | bytes) -> None:
         """Remember product ids the export contained (an import, chunk by chunk; its rows may be
-        written on other connections, which cannot see this session's temporary tables)."""
+        written on other connections, which cannot see this session's temporary tables). ``bytes``
+        are the ids as COPY text already (``EncodedChunk.seen``; PostgreSQL)."""
         with connection.cursor() as cur:
             if self.postgres:
                 sql = f"COPY {self.seen} (product_id) FROM STDIN"
                 with connection.wrap_database_errors, cur.cursor.copy(sql) as copy:
-                    copy.write("".join(f"{i}\n" for i in ids))
+                    copy.write(ids if isinstance(ids, bytes) else "".join(f"{i}\n" for i in ids))
             else:
                 cur.executemany(f"INSERT INTO {self.seen} (product_id) VALUES (%s)", [(i,) for i in ids])
 
@@ -359,7 +391,7 @@ def copy_new_items(rows: list[Row], seller_id: Any, now: datetime) -> None:
 NAMES = BlueprintName._meta.db_table
 
 
-def register_names(rows: list[Row], known: set[tuple[int, str]]) -> int:
+def register_names(rows: list[Row] | set[tuple[int, str]], known: set[tuple[int, str]]) -> int:
     """Add the chunk's (blueprint, name) pairs not in ``known`` to the name table, in a statement of
     their own, and remember them in ``known``. PostgreSQL only; returns how many were sent.
 
@@ -369,9 +401,9 @@ def register_names(rows: list[Row], known: set[tuple[int, str]]) -> int:
     inserting the same pair would wait for the whole chunk to commit. Committed pairs cost the
     trigger one index probe and no wait. Sorted, like the trigger, so concurrent inserts of
     overlapping pairs never deadlock. Called outside a transaction (autocommit), or inside the
-    caller's, where nothing runs alongside.
+    caller's, where nothing runs alongside. ``rows`` may be the pairs themselves.
     """
-    pairs = {(r[_BP], r[_NAME]) for r in rows if r[_NAME]} - known
+    pairs = (rows if isinstance(rows, set) else {(r[_BP], r[_NAME]) for r in rows if r[_NAME]}) - known
     if not pairs:
         return 0
     bps, names = zip(*pairs, strict=True)
@@ -502,10 +534,10 @@ class ChunkWriter:
             self._abort = True  # the run is failing: chunks still queued are not written
         self._stop()
 
-    def write(self, rows: list[Row]) -> None:
+    def write(self, rows: list[Row] | EncodedChunk) -> None:
         """Hand over a chunk (blocks while every writer is busy). Raises a writer's error."""
         self._raise()
-        self.stage.add_seen([r[0] for r in rows])
+        self.stage.add_seen(rows.seen if isinstance(rows, EncodedChunk) else [r[0] for r in rows])
         if not self._threads:
             self._write(self.stage, rows)
             return
@@ -527,7 +559,10 @@ class ChunkWriter:
             # Pairs this run has registered (committed) are skipped; two writers meeting a new pair at
             # the same moment may both send it, which ON CONFLICT DO NOTHING absorbs.
             with self._names_lock:
-                todo = [r for r in rows if (r[_BP], r[_NAME]) not in self._names]
+                if isinstance(rows, EncodedChunk):
+                    todo = {pair for pair in rows.names if pair not in self._names}
+                else:
+                    todo = [r for r in rows if (r[_BP], r[_NAME]) not in self._names]
             if todo:
                 known: set[tuple[int, str]] = set()
                 register_names(todo, known)
