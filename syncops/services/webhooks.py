@@ -179,27 +179,32 @@ def _insert_statements(vendor: str, names: tuple[str, ...]) -> tuple[tuple[Field
     return fields, guard, plain
 
 
-@functools.lru_cache(maxsize=64)
-def _batch_statement(names: tuple[str, ...], size: int) -> str:
-    """The PostgreSQL statement storing ``size`` deliveries, each guarded by its own seller check.
+@functools.lru_cache(maxsize=8)
+def _batch_statement(names: tuple[str, ...]) -> str:
+    """The PostgreSQL statement storing a batch of deliveries, each guarded by its own seller check.
 
-    Per input row, in order, it answers whether the seller still held and the new id (NULL for a
-    duplicate or a refused row). Rows are ``VALUES`` lists of scalar parameters, one prepared
-    statement per batch size: array parameters (one statement for every size) cost more in
-    psycopg's Python array dumping than they saved (~0.5 ms per delivery, cProfile).
+    Its one parameter is the batch as a JSON array of row objects (``_InboxRow.doc``), unpacked by
+    ``jsonb_to_recordset``: one prepared statement for every batch size, and one parameter for
+    psycopg to send. Scalar parameters per row went past psycopg's 50-parameter limit for
+    caching a query's conversion at three rows, and array parameters cost more in its Python
+    array dumping than the batching saved (~0.5 ms per delivery, cProfile). Per input row, in
+    order, it answers whether the seller still held and the new id (NULL for a duplicate or a
+    refused row).
     """
     qn = connection.ops.quote_name
     fields = [WebhookEvent._meta.get_field(name) for name in names]
     seller_meta = SyncSettings._meta
     guard_fields = (seller_meta.pk, *map(seller_meta.get_field, ("webhook_id", "shared_secret_encrypted")))
-    casts = ", ".join(f"CAST(%s AS {f.cast_db_type(connection)})" for f in (*guard_fields, *fields))
+    columns = [*zip(("g_seller", "g_webhook", "g_secret"), guard_fields, strict=True),
+               *((f"c{i}", f) for i, f in enumerate(fields))]
+    definitions = ", ".join(f"{alias} {f.cast_db_type(connection)}" for alias, f in columns)
     aliases = [f"c{i}" for i in range(len(fields))]
     delivery_column = qn(WebhookEvent._meta.get_field("delivery_id").column)
-    delivery_alias = aliases[names.index("delivery_id")]
-    rows = ", ".join(f"({n}, {casts})" for n in range(size))
     return (
-        f"WITH req (n, g_seller, g_webhook, g_secret, {', '.join(aliases)}) AS (VALUES {rows}), "  # noqa: S608
-        f"ok AS (SELECT req.* FROM req JOIN {qn(seller_meta.db_table)} s "  # names from _meta, values are parameters
+        "WITH req AS (SELECT * FROM ROWS FROM "  # noqa: S608 - names from _meta, values are parameters
+        f"(jsonb_to_recordset(CAST(%s AS jsonb)) AS ({definitions})) "
+        f"WITH ORDINALITY AS r({', '.join(alias for alias, _ in columns)}, n)), "
+        f"ok AS (SELECT req.* FROM req JOIN {qn(seller_meta.db_table)} s "
         f"ON s.{qn(seller_meta.pk.column)} = req.g_seller AND s.{qn('webhook_id')} = req.g_webhook "
         f"AND s.{qn('connection_state')} = %s AND s.{qn('token_encrypted')} <> '' "
         f"AND s.{qn('shared_secret_encrypted')} = req.g_secret), "
@@ -207,17 +212,32 @@ def _batch_statement(names: tuple[str, ...], size: int) -> str:
         f"SELECT {', '.join(aliases)} FROM ok ORDER BY n "
         f"ON CONFLICT ({delivery_column}) DO NOTHING RETURNING id, {delivery_column}) "
         f"SELECT ok.n IS NOT NULL, ins.id FROM req LEFT JOIN ok ON ok.n = req.n "
-        f"LEFT JOIN ins ON ins.{delivery_column} = ok.{delivery_alias} ORDER BY req.n"
+        f"LEFT JOIN ins ON ins.{delivery_column} = ok.{aliases[names.index('delivery_id')]} ORDER BY req.n"
     )
 
 
 @dataclass(frozen=True)
 class _InboxRow:
-    """One delivery on its way into the batch statement: its seller guard and its column values."""
+    """One delivery on its way into the batch statement: its columns' names, and the row as a JSON
+    object (the seller guard, then every column; the verified body is spliced in as it is)."""
 
     names: tuple[str, ...]
-    guard: tuple[Any, Any, str]  # seller id, webhook id, the secret's ciphertext the caller verified with
-    values: tuple[Any, ...]
+    delivery_id: str
+    doc: str
+
+
+def _inbox_row(target: WebhookTarget, values: dict[str, Any], payload_text: str) -> _InboxRow:
+    doc: dict[str, Any] = {"g_seller": str(target.seller_id), "g_webhook": target.webhook_id,
+                           "g_secret": target.secret_ciphertext}
+    payload_alias = ""
+    for i, (name, value) in enumerate(values.items()):
+        if name == "payload":
+            payload_alias = f"c{i}"
+        else:
+            doc[f"c{i}"] = value.isoformat() if isinstance(value, datetime) else value
+    text = json.dumps(doc, separators=(",", ":"), default=str)
+    return _InboxRow(names=tuple(values), delivery_id=values["delivery_id"],
+                     doc=f'{text[:-1]},"{payload_alias}":{payload_text}}}')
 
 
 def _guarded_insert(target: WebhookTarget, values: dict[str, Any], payload_text: str | None) -> tuple[bool, int | None]:
@@ -233,7 +253,9 @@ def _guarded_insert(target: WebhookTarget, values: dict[str, Any], payload_text:
     own, in that transaction.
 
     ``payload_text`` is the verified body as text (None when it is not plain UTF-8): on
-    PostgreSQL it is the ``jsonb`` parameter as it is, instead of the parsed document encoded again.
+    PostgreSQL it goes into the statement's JSON as it is, instead of the parsed document encoded
+    again (Django's per-field preparation and psycopg's quoting of a 3 KB document were ~40 % of the
+    endpoint's CPU: docs/WEBHOOKS.md, "What the insert costs").
     """
     if connection.vendor != "postgresql":  # the embedded SQLite run: no data-modifying CTEs
         fields, guard, plain = _insert_statements(connection.vendor, tuple(values))
@@ -247,15 +269,7 @@ def _guarded_insert(target: WebhookTarget, values: dict[str, Any], payload_text:
             cursor.execute(plain, params)
             row = cursor.fetchone()
         return True, row[0] if row else None
-    # Every column is CAST in the statement, so values go as they are: Django's per-field
-    # preparation and psycopg's client-side quoting of a 3 KB document were ~40 % of the endpoint's
-    # CPU (docs/WEBHOOKS.md, "What the insert costs").
-    payload = payload_text if payload_text is not None else json.dumps(values["payload"])
-    row = _InboxRow(
-        names=tuple(values),
-        guard=(target.seller_id, target.webhook_id, target.secret_ciphertext),
-        values=tuple(payload if name == "payload" else value for name, value in values.items()),
-    )
+    row = _inbox_row(target, values, payload_text if payload_text is not None else json.dumps(values["payload"]))
     if connection.in_atomic_block:
         return _store_rows([row])[0]
     return _inbox.submit(row)
@@ -266,13 +280,9 @@ def _store_rows(rows: Sequence[_InboxRow]) -> list[tuple[bool, int | None]]:
     names = rows[0].names
     if any(row.names != names for row in rows):
         raise ValueError("webhook inbox: rows with different columns in one batch")
-    params: list[Any] = []
-    for row in rows:
-        params += row.guard
-        params += row.values
-    params.append(ConnectionState.CONNECTED.value)
     with _server_bound_cursor() as cursor:
-        cursor.execute(_batch_statement(names, len(rows)), params)
+        cursor.execute(_batch_statement(names), [f"[{','.join(row.doc for row in rows)}]",
+                                                 ConnectionState.CONNECTED.value])
         return [(bool(held), event_id) for held, event_id in cursor.fetchall()]
 
 
@@ -280,7 +290,7 @@ def _store_rows(rows: Sequence[_InboxRow]) -> list[tuple[bool, int | None]]:
 # commit, services/group_commit.py). A row refused for its data (a NUL jsonb refuses) is retried
 # alone, so it fails only its own request; one delivery id appears once per statement.
 _inbox: GroupCommit[_InboxRow, tuple[bool, int | None]] = GroupCommit(
-    _store_rows, key=lambda row: row.values[row.names.index("delivery_id")], split_on=(DataError,),
+    _store_rows, key=lambda row: row.delivery_id, split_on=(DataError,),
 )
 
 
