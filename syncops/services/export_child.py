@@ -196,8 +196,10 @@ def run(source: BinaryIO, out: BinaryIO, chunk_size: int, first: str) -> int:
             kind = "shape"
         else:
             kind = "internal"
+        # A KeyError's str() is the repr of its key: send the key, so the parent's KeyError reads the same.
+        message = str(exc.args[0]) if isinstance(exc, KeyError) and len(exc.args) == 1 else str(exc)
         try:
-            _send(out, ERROR, orjson.dumps({"kind": kind, "type": type(exc).__name__, "message": str(exc)[:2000]}))
+            _send(out, ERROR, orjson.dumps({"kind": kind, "type": type(exc).__name__, "message": message[:2000]}))
         except BrokenPipeError:
             pass
         return 1
