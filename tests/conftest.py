@@ -29,6 +29,9 @@ def django_db_setup(django_test_environment, django_db_blocker, django_db_keepdb
         create_catalogue_schema()
         old_config = setup_databases(verbosity=0, interactive=False, keepdb=django_db_keepdb, aliases={"default"})
     yield
+    from syncops.services.webhooks import inbox_connection
+
+    inbox_connection.close()  # the webhook inbox's own connection would hold the database open
     if not django_db_keepdb:
         with django_db_blocker.unblock():
             teardown_databases(old_config, verbosity=0)

@@ -167,12 +167,18 @@ def test_reconnect_after_disconnect_accepts_at_once(shop, post):
 @pytest.mark.django_db(transaction=True)
 def test_a_cached_seller_costs_one_statement_per_delivery(post, django_assert_num_queries):
     """The hot path, outside any transaction as under gunicorn: seller check and insert are one
-    autocommitted statement (no BEGIN / COMMIT) once the seller is cached."""
+    autocommitted statement (no BEGIN / COMMIT) once the seller is cached, on the inbox's own
+    connection; the request's connection is never used."""
+    from django.test.utils import CaptureQueriesContext
+
+    from syncops.services.webhooks import inbox_connection
+
     shop = make_shop()
     assert post(shop, paid(order_id=1)).status_code == 200
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(0), CaptureQueriesContext(inbox_connection.current()) as inbox_queries:
         response = post(shop, paid(order_id=2))
     assert response.status_code == 200 and response.json()["duplicate"] is False
+    assert len(inbox_queries) == 1, [q["sql"][:80] for q in inbox_queries]
     assert WebhookEvent.objects.filter(seller=shop.user, object_id=2).exists()
 
 
@@ -205,14 +211,13 @@ def test_a_body_json_accepts_but_jsonb_would_not_is_stored_from_the_parsed_docum
 def test_the_insert_is_prepared_once_per_connection_unless_turned_off(settings, prepared):
     """Server-side binding with a prepared statement (PostgreSQL parses and plans the insert once
     per connection); ``DB_PREPARED_STATEMENTS=false`` for poolers that cannot keep them. Django's
-    execute wrappers (the SQL spans) still see the statement. Called through the service, not the
-    test client, so one connection serves every delivery and can be asked what it prepared."""
-    from django.db import connection
-
+    execute wrappers (the SQL spans) still see the statement. Outside a transaction the statement
+    runs on the inbox's own connection, which is asked what it prepared."""
     from syncops.selectors.webhooks import webhook_target
-    from syncops.services.webhooks import webhook_receive
+    from syncops.services.webhooks import inbox_connection, webhook_receive
 
     settings.DB_PREPARED_STATEMENTS = prepared
+    inbox_connection.close()  # a new session: nothing prepared yet
     shop = make_shop()
     target = webhook_target(shop.settings.webhook_id, fresh=True)
     seen: list[str] = []
@@ -221,11 +226,12 @@ def test_the_insert_is_prepared_once_per_connection_unless_turned_off(settings, 
         seen.append(sql)
         return execute(sql, params, many, context)
 
-    with connection.execute_wrapper(wrapper):
+    db = inbox_connection.current()
+    with db.execute_wrapper(wrapper):
         for order_id in (51, 52, 53):
             body, signature = builders.signed(paid(order_id=order_id), shop.secret)
             assert webhook_receive(target=target, body=body, signature=signature).duplicate is False
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
                        ["%INSERT INTO \"syncops_webhookevent\"%"])
         prepared_count = cursor.fetchone()[0]

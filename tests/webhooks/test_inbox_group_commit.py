@@ -144,3 +144,17 @@ def test_inside_a_transaction_a_delivery_is_written_on_the_callers_own_connectio
         transaction.set_rollback(True)
     assert inbox._inbox.statements == statements
     assert not WebhookEvent.objects.filter(delivery_id=doc["id"]).exists()
+
+
+def test_a_dead_inbox_connection_is_replaced_and_the_delivery_still_stored():
+    """PostgreSQL restarted or failed over under a live process: the inbox's long-lived connection
+    is dead. The next delivery is stored on a new one, not answered 500."""
+    shop = make_shop()
+    assert _deliver(shop, _order_doc(801)).duplicate is False
+    pid = inbox.inbox_connection.current().connection.info.backend_pid
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    receipt = _deliver(shop, _order_doc(802))
+    assert not isinstance(receipt, WebhookRejected), receipt
+    assert receipt.duplicate is False and WebhookEvent.objects.filter(pk=receipt.event_id).exists()
+    assert inbox.inbox_connection.current().connection.info.backend_pid != pid
