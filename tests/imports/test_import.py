@@ -5,6 +5,7 @@ import pytest
 
 from inventory.models import InventoryItem, ItemSyncState, SyncSettings, SyncStatus
 from syncops.models import OperationState
+from syncops.services.export_process import last_stats
 from syncops.services.imports import import_run, import_start
 from tests.imports.conftest import assert_within_budget, export_by_id
 
@@ -28,13 +29,17 @@ def _assert_local_equals_export(seller, export: dict[int, dict], mapping) -> Non
         assert item.sync_state == ItemSyncState.IN_SYNC
 
 
+@pytest.mark.parametrize("parse_process", [True, False], ids=["parser-process", "in-process"])
 def test_import_of_20000_products_equals_the_export_and_a_second_import_changes_nothing(
-        connected_seller, sandbox_account, control, catalogue_prints):
+        connected_seller, sandbox_account, control, catalogue_prints, settings, parse_process):
+    settings.IMPORT_PARSE_PROCESS = parse_process
     control.seed_products(sandbox_account.user_id, 20_000, seed=6)
     export = export_by_id(control, sandbox_account.user_id)
 
     op = import_start(seller=connected_seller, dispatch=False)
+    last_stats.clear()
     outcome = import_run(op.pk)
+    assert last_stats.get("rows") == (20_000 if parse_process else None)  # the path asked for was taken
 
     assert outcome.state == OperationState.SUCCEEDED, outcome.result
     _assert_local_equals_export(connected_seller, export, catalogue_prints)
