@@ -252,9 +252,10 @@ def _fresh_items_table() -> None:
 
 def _run_child(*args: str, env: dict, profile: str = "") -> dict:
     cmd = [sys.executable, __file__, "--child", *args]
-    if profile:  # py-spy's collapsed stacks (one line per stack, count last) of the child, all threads
+    if profile:  # py-spy's collapsed stacks (one line per stack, count last) of the child, all threads,
+        # and of its own children (the import's parser process)
         cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw", "--threads", "--idle",
-               "--rate", "250", "-o", f"{profile}/{args[0]}.txt", "--", *cmd]
+               "--subprocesses", "--rate", "250", "-o", f"{profile}/{args[0]}.txt", "--", *cmd]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     for line in reversed(out.stdout.splitlines()):
         if line.startswith("{"):
