@@ -189,32 +189,36 @@ def _insert_statements(vendor: str, names: tuple[str, ...]) -> tuple[tuple[Field
     return fields, guard, plain
 
 
-@functools.lru_cache(maxsize=8)
-def _batch_statement(names: tuple[str, ...]) -> str:
-    """The PostgreSQL statement storing a batch of deliveries, each guarded by its own seller check.
+@functools.lru_cache(maxsize=64)
+def _batch_statement(names: tuple[str, ...], size: int) -> str:
+    """The PostgreSQL statement storing ``size`` deliveries, each guarded by its own seller check.
 
-    Its one parameter is the batch as a JSON array of row objects (``_InboxRow.doc``), unpacked by
-    ``jsonb_to_recordset``: one prepared statement for every batch size, and one parameter for
-    psycopg to send. Scalar parameters per row went past psycopg's 50-parameter limit for
-    caching a query's conversion at three rows, and array parameters cost more in its Python
-    array dumping than the batching saved (~0.5 ms per delivery, cProfile). Per input row, in
-    order, it answers whether the seller still held and the new id (NULL for a duplicate or a
-    refused row).
+    Parameters: the rows' small columns as one JSON array of objects (``_InboxRow.doc``, unpacked
+    by ``jsonb_to_recordset``), then each row's body as its own ``jsonb`` parameter, so
+    PostgreSQL parses every body once, from the text that was signed. One statement per batch
+    size (1 + size parameters: within psycopg's cache of converted queries, which stops at 50);
+    per-row scalar parameters passed that limit at three rows, array parameters cost ~0.5 ms a
+    delivery in psycopg's Python array dumping, and bodies inside the JSON array were parsed twice
+    (``jsonb_to_recordset`` re-reads a ``jsonb`` field from its text). Per input row, in order,
+    it answers whether the seller still held and the new id (NULL for a duplicate or a refused row).
     """
     qn = connection.ops.quote_name
     fields = [WebhookEvent._meta.get_field(name) for name in names]
     seller_meta = SyncSettings._meta
     guard_fields = (seller_meta.pk, *map(seller_meta.get_field, ("webhook_id", "shared_secret_encrypted")))
+    aliases = ["body" if name == "payload" else f"c{i}" for i, name in enumerate(names)]
     columns = [*zip(("g_seller", "g_webhook", "g_secret"), guard_fields, strict=True),
-               *((f"c{i}", f) for i, f in enumerate(fields))]
+               *((alias, f) for alias, f in zip(aliases, fields, strict=True) if alias != "body")]
     definitions = ", ".join(f"{alias} {f.cast_db_type(connection)}" for alias, f in columns)
-    aliases = [f"c{i}" for i in range(len(fields))]
+    bodies = ", ".join(f"({n}, CAST(%s AS jsonb))" for n in range(1, size + 1))
     delivery_column = qn(WebhookEvent._meta.get_field("delivery_id").column)
     return (
         "WITH req AS (SELECT * FROM ROWS FROM "  # noqa: S608 - names from _meta, values are parameters
         f"(jsonb_to_recordset(CAST(%s AS jsonb)) AS ({definitions})) "
         f"WITH ORDINALITY AS r({', '.join(alias for alias, _ in columns)}, n)), "
-        f"ok AS (SELECT req.* FROM req JOIN {qn(seller_meta.db_table)} s "
+        f"bodies (n, body) AS (VALUES {bodies}), "
+        f"ok AS (SELECT req.*, bodies.body FROM req JOIN bodies ON bodies.n = req.n "
+        f"JOIN {qn(seller_meta.db_table)} s "
         f"ON s.{qn(seller_meta.pk.column)} = req.g_seller AND s.{qn('webhook_id')} = req.g_webhook "
         f"AND s.{qn('connection_state')} = %s AND s.{qn('token_encrypted')} <> '' "
         f"AND s.{qn('shared_secret_encrypted')} = req.g_secret), "
@@ -228,26 +232,23 @@ def _batch_statement(names: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True)
 class _InboxRow:
-    """One delivery on its way into the batch statement: its columns' names, and the row as a JSON
-    object (the seller guard, then every column; the verified body is spliced in as it is)."""
+    """One delivery on its way into the batch statement: its columns' names, its small columns
+    and seller guard as a JSON object, and its body as the text to store."""
 
     names: tuple[str, ...]
     delivery_id: str
     doc: str
+    payload: str
 
 
 def _inbox_row(target: WebhookTarget, values: dict[str, Any], payload_text: str) -> _InboxRow:
     doc: dict[str, Any] = {"g_seller": str(target.seller_id), "g_webhook": target.webhook_id,
                            "g_secret": target.secret_ciphertext}
-    payload_alias = ""
     for i, (name, value) in enumerate(values.items()):
-        if name == "payload":
-            payload_alias = f"c{i}"
-        else:
+        if name != "payload":
             doc[f"c{i}"] = value.isoformat() if isinstance(value, datetime) else value
-    text = json.dumps(doc, separators=(",", ":"), default=str)
     return _InboxRow(names=tuple(values), delivery_id=values["delivery_id"],
-                     doc=f'{text[:-1]},"{payload_alias}":{payload_text}}}')
+                     doc=json.dumps(doc, separators=(",", ":"), default=str), payload=payload_text)
 
 
 def _guarded_insert(target: WebhookTarget, values: dict[str, Any], payload_text: str | None) -> tuple[bool, int | None]:
@@ -292,8 +293,9 @@ def _store_rows(rows: Sequence[_InboxRow], db: BaseDatabaseWrapper | None = None
     if any(row.names != names for row in rows):
         raise ValueError("webhook inbox: rows with different columns in one batch")
     with _server_bound_cursor(db or connection) as cursor:
-        cursor.execute(_batch_statement(names), [f"[{','.join(row.doc for row in rows)}]",
-                                                 ConnectionState.CONNECTED.value])
+        cursor.execute(_batch_statement(names, len(rows)), [
+            f"[{','.join(row.doc for row in rows)}]", *(row.payload for row in rows), ConnectionState.CONNECTED.value,
+        ])
         return [(bool(held), event_id) for held, event_id in cursor.fetchall()]
 
 
@@ -357,6 +359,7 @@ inbox_connection = _InboxConnection()
 # alone, so it fails only its own request; one delivery id appears once per statement.
 _inbox: GroupCommit[_InboxRow, tuple[bool, int | None]] = GroupCommit(
     inbox_connection.store, key=lambda row: row.delivery_id, split_on=(DataError,),
+    max_batch=32,  # 34 parameters: psycopg caches the conversion of queries with at most 50
 )
 
 
@@ -488,14 +491,20 @@ def _receive_once(target: WebhookTarget, body: bytes, signature: str | None) -> 
         "dispatched_at": now if dispatch else None,
         "applied_at": None,
     }
+    in_transaction = connection.in_atomic_block
     try:
         # Outside any transaction the guarded insert is one autocommitted statement (no BEGIN /
-        # COMMIT round trips); inside one (tests, a caller's atomic) a savepoint keeps a refused
-        # row from poisoning the caller's transaction.
-        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        # COMMIT round trips) on the inbox's connection; inside one (tests, a caller's atomic) a
+        # savepoint keeps a refused row from poisoning the caller's transaction.
+        with transaction.atomic() if in_transaction else nullcontext():
             held, event_id = _guarded_insert(target, values, _body_text(body))
             if event_id is not None and dispatch:
-                transaction.on_commit(lambda: hand_off.submit(event_id))
+                if in_transaction:
+                    transaction.on_commit(lambda: hand_off.submit(event_id))
+                else:
+                    # Already committed. (on_commit would open this thread's connection, a pool
+                    # checkout and return, only to learn it is in autocommit.)
+                    hand_off.submit(event_id)
     except DataError:
         # e.g. a NUL character, which PostgreSQL's jsonb refuses: nothing was stored.
         raise WebhookRejected(400, "invalid_delivery", "The payload cannot be stored (bad characters or range).")

@@ -158,3 +158,21 @@ def test_a_dead_inbox_connection_is_replaced_and_the_delivery_still_stored():
     assert not isinstance(receipt, WebhookRejected), receipt
     assert receipt.duplicate is False and WebhookEvent.objects.filter(pk=receipt.event_id).exists()
     assert inbox.inbox_connection.current().connection.info.backend_pid != pid
+
+
+def test_storing_a_delivery_outside_a_transaction_never_opens_the_requests_connection(redis_client):
+    """The request's own connection (a pool checkout and return) is not needed: the statement runs
+    on the inbox's connection, and the hand-off needs no on_commit (the row is committed)."""
+    from django.conf import settings
+
+    shop = make_shop()
+    target = webhook_target(shop.settings.webhook_id, fresh=True)
+    body, signature = builders.signed(_order_doc(901), shop.secret)
+    connection.close()
+    try:
+        receipt = webhook_receive(target=target, body=body, signature=signature)
+        assert receipt.state == "received" and inbox.auto_apply_enabled()  # so it was handed off
+        assert connection.connection is None
+    finally:
+        time.sleep(inbox.settings.WEBHOOK_HANDOFF_LINGER_MS / 1000 + 0.2)  # let the hand-off publish
+        redis_client.delete(f"{settings.CELERY_BROKER_TRANSPORT_OPTIONS['global_keyprefix']}high-priority")
