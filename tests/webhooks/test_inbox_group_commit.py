@@ -176,3 +176,23 @@ def test_storing_a_delivery_outside_a_transaction_never_opens_the_requests_conne
     finally:
         time.sleep(inbox.settings.WEBHOOK_HANDOFF_LINGER_MS / 1000 + 0.2)  # let the hand-off publish
         redis_client.delete(f"{settings.CELERY_BROKER_TRANSPORT_OPTIONS['global_keyprefix']}high-priority")
+
+
+def test_every_column_is_stored_as_given():
+    """The small columns travel as JSON (UUIDs and times as text) and come back exact, to the
+    microsecond; the body is the signed text's document."""
+    from datetime import UTC, datetime
+
+    shop = make_shop()
+    sent = int(time.time()) - 5
+    doc = _order_doc(1001, at=sent)
+    before = datetime.now(UTC)
+    receipt = _deliver(shop, doc)
+    row = WebhookEvent.objects.get(pk=receipt.event_id)
+    assert (row.delivery_id, row.seller_id, row.cause, row.object_class, row.object_id, row.mode) == (
+        doc["id"], shop.user.pk, "order.create", "Order", 1001, "live")
+    assert row.sent_at == datetime.fromtimestamp(sent, tz=UTC)
+    assert before <= row.received_at <= datetime.now(UTC)
+    assert row.dispatched_at == row.received_at and row.applied_at is None  # one value, both columns, exact
+    assert (row.state, row.attempts, row.error) == ("received", 0, "")
+    assert row.payload == doc
