@@ -65,14 +65,14 @@ def stream_export(run: BulkRun, sync: SyncSettings, client: Any = None):
     normally the seller's metered client."""
     own = client is None
     client = client or client_for_seller(sync)
-    size = chunk_size()
-    if parse_in_process():
+    size, here = chunk_size(), parse_in_process()
+    if here:
         rows = client.export_products(max_wait=1.0, convert=export_row)
     else:
         rows = client.export_products(max_wait=1.0, parse=partial(parse_in_child, chunk_size=size))
     try:
         yield from export_chunks(rows, size, on_idle=run.heartbeat, idle_seconds=HEARTBEAT_IDLE_SECONDS,
-                                 prechunked=not parse_in_process())
+                                 prechunked=not here)
     finally:
         if own:
             client.close()
