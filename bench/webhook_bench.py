@@ -260,6 +260,15 @@ def sample_backlog(app, user, started: float, stop: threading.Event,
     connection.close()
 
 
+def database_commits() -> int:
+    """Transactions committed in the bench database so far (every delivery stored is in one)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = %s", [DB_NAME])
+        return cursor.fetchone()[0]
+
+
 def database_backends() -> list[int]:
     """The PostgreSQL backends connected to the bench database now (gunicorn's pooled ones among
     them): their CPU is the database's share of each request, on the same 2 cores."""
@@ -350,7 +359,8 @@ def main() -> None:
                 fn(i)
         endpoints = (("trivial GET /health/live", trivial), ("webhook POST", webhook))
         latencies = {name: fixed_rate(port, fn, args.rate, args.seconds)[0] for name, fn in endpoints}
-        backends = database_backends()  # the pool's connections, opened by phase 1 and kept
+        backends = database_backends()  # the pool's and the inbox's connections, opened by phase 1 and kept
+        commits0 = database_commits()
         # Throughput in alternating slices (trivial, webhook, trivial, …), so a neighbour's load that
         # comes or goes during the phase hits both endpoints alike; the ratio is also given per round.
         totals = {name: [0, 0.0, 0.0, 0.0] for name, _ in endpoints}  # served, seconds, server CPU, db CPU
@@ -371,6 +381,8 @@ def main() -> None:
             for name, (served, elapsed, cpu, db) in totals.items()
         }
         round_ratios = [w / t for t, w in zip(*round_rps.values())]
+        time.sleep(1.1)  # PostgreSQL flushes its statistics about once a second
+        commits_per_delivery = (database_commits() - commits0) / max(totals["webhook POST"][0], 1)
         with app.connection_for_write() as conn:
             conn.default_channel.queue_purge("high-priority")  # the backlog of phase 1–2, never applied
         from syncops.models import WebhookEvent, WebhookState
@@ -468,6 +480,8 @@ def main() -> None:
           f"CPU per request trivial / webhook: {trivial_r[2] / webhook_r[2]:.2f} server, "
           f"{(trivial_r[2] + trivial_r[3]) / (webhook_r[2] + webhook_r[3]):.2f} server + database "
           "(the throughput ratio an otherwise idle machine would allow)")
+    print(f"database commits per webhook delivery in the throughput phase: {commits_per_delivery:.2f} "
+          "(below 1: the inbox's group commit stored concurrent deliveries together)")
     if e2e:
         print(f"end to end (stored → stock decremented, worker -c {args.worker_concurrency}, "
               f"DB pool {args.worker_db_pool}) at {args.rate:g} req/s: "
