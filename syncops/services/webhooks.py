@@ -272,7 +272,7 @@ def _guarded_insert(target: WebhookTarget, values: dict[str, Any], payload_text:
     own, in that transaction.
 
     ``payload_text`` is the verified body as text (None when it is not plain UTF-8): on
-    PostgreSQL it goes into the statement's JSON as it is, instead of the parsed document encoded
+    PostgreSQL it is the row's ``jsonb`` parameter as it is, instead of the parsed document encoded
     again (Django's per-field preparation and psycopg's quoting of a 3 KB document were ~40 % of the
     endpoint's CPU: docs/WEBHOOKS.md, "What the insert costs").
     """
