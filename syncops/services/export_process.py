@@ -71,12 +71,25 @@ def _widen(fd: int) -> None:
 
 
 def _read_exact(stream: BinaryIO, size: int) -> bytes | None:
+    """``size`` bytes, or None when the output ended first (at a frame's edge or inside one)."""
     data = stream.read(size)
-    if len(data) == size:
-        return data
-    if not data:
-        return None
-    raise ExportParserFailed(f"export parser's output ended mid-frame ({len(data)} of {size} bytes)")
+    return data if len(data) == size else None
+
+
+def _ended(proc: subprocess.Popen, pump: threading.Thread, pump_error: list[BaseException]) -> BaseException:
+    """Why the parser's output stopped before its DONE frame: the download's own error, else how the
+    child exited. Asked the same way wherever the output stopped: a child killed while writing a
+    frame leaves half of it, and that must read as the kill, not as a garbled frame."""
+    pump.join(timeout=1)
+    if pump_error:
+        return pump_error[0]
+    try:
+        code = proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # closed its output yet still running: not a parser we know
+        proc.kill()
+        return ExportParserFailed("export parser closed its output before the end of the export")
+    how = f"signal {-code}" if code < 0 else f"code {code}"
+    return ExportParserFailed(f"export parser exited with {how} before the end of the export")
 
 
 def _error(report: dict[str, Any]) -> BaseException:
@@ -121,16 +134,11 @@ def parse_in_child(source: Any, first: bytes, chunk_size: int) -> Iterator[Encod
         while True:
             header = _read_exact(proc.stdout, FRAME.size)
             if header is None:
-                thread.join(timeout=1)
-                if pump_error:
-                    raise pump_error[0]
-                code = proc.wait()
-                how = f"signal {-code}" if code < 0 else f"code {code}"
-                raise ExportParserFailed(f"export parser exited with {how} before the end of the export")
+                raise _ended(proc, thread, pump_error)
             kind, size = FRAME.unpack(header)
             payload = _read_exact(proc.stdout, size) if size else b""
             if payload is None:
-                raise ExportParserFailed("export parser's output ended mid-frame")
+                raise _ended(proc, thread, pump_error)
             if kind == CHUNK:
                 yield EncodedChunk(payload)
             elif kind == ERROR:

@@ -262,6 +262,7 @@ def test_a_parser_killed_mid_export_fails_the_import_cleanly_and_a_retry_complet
     written = InventoryItem.objects.filter(seller=connected_seller).count()
     assert 1_500 <= written < 30_000
 
+    settings.IMPORT_CHUNK_SIZE = 5_000  # the retry needs no lagging writers (100 small chunks took ~40 s)
     retry = import_start(seller=connected_seller, dispatch=False)
     assert import_run(retry.pk).state == OperationState.SUCCEEDED
     local = list(InventoryItem.objects.filter(seller=connected_seller).values_list("product_id", "quantity"))
@@ -337,3 +338,26 @@ def test_an_import_in_a_celery_prefork_worker_parses_in_a_child_process(
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
+
+
+@pytest.mark.parametrize("written", [0, 5, 12], ids=["at-a-frame-edge", "inside-the-header", "inside-the-payload"])
+def test_a_parser_killed_anywhere_in_its_output_reads_as_killed(monkeypatch, written):
+    """Wherever the parser's output stops, the import reports how the parser ended, not a garbled
+    frame. Fault injection: the parser's command is swapped for a real child that writes the first
+    ``written`` bytes of a chunk frame and SIGKILLs itself (a kill lands at a random point
+    otherwise; the kill test above once read "ended mid-frame")."""
+    from types import SimpleNamespace
+
+    from syncops.services import export_process
+
+    frame = export_child.FRAME.pack(export_child.CHUNK, 1000) + b"x" * 1000
+    script = (f"import os, signal, sys; sys.stdout.buffer.write(bytes.fromhex('{frame[:written].hex()}')); "
+              "sys.stdout.flush(); os.kill(os.getpid(), signal.SIGKILL)")
+
+    def popen(cmd, **kwargs):
+        return subprocess.Popen([sys.executable, "-c", script], **kwargs)
+
+    monkeypatch.setattr(export_process, "subprocess", SimpleNamespace(
+        Popen=popen, PIPE=subprocess.PIPE, TimeoutExpired=subprocess.TimeoutExpired))
+    with pytest.raises(ExportParserFailed, match="exited with signal 9 before the end of the export"):
+        list(parse_in_child(io.BytesIO(b"[]"), b"[", 100))
