@@ -56,12 +56,19 @@ def _wait_queued(group: GroupCommit, n: int) -> None:
         time.sleep(0.001)
 
 
-def _held_leader(group: GroupCommit, writer: Writer, out: dict[str, object]) -> tuple[threading.Event, list]:
-    """A first caller that is writing (alone) and held there until the returned gate is set."""
+def _queued_behind_a_leader(group: GroupCommit, writer: Writer, rows: list[str]) -> dict[str, object]:
+    """Submit ``rows`` while a first caller ("lead") is held inside its own statement; release it
+    once all of them queue, and return every caller's answer."""
+    out: dict[str, object] = {}
     writer.gate = gate = threading.Event()
     threads = _start(group, ["lead"], out)
     assert writer.entered.wait(10)
-    return gate, threads
+    threads += _start(group, rows, out)
+    _wait_queued(group, len(rows))
+    gate.set()
+    for thread in threads:
+        thread.join(10)
+    return out
 
 
 def test_a_lone_caller_writes_at_once_and_alone():
@@ -74,14 +81,9 @@ def test_a_lone_caller_writes_at_once_and_alone():
 
 
 def test_callers_arriving_while_a_statement_runs_share_the_next_one():
-    writer, out = Writer(), {}
+    writer = Writer()
     group = GroupCommit(writer, key=_key)
-    gate, threads = _held_leader(group, writer, out)
-    threads += _start(group, ["a", "b", "c", "d"], out)
-    _wait_queued(group, 4)
-    gate.set()
-    for thread in threads:
-        thread.join(10)
+    out = _queued_behind_a_leader(group, writer, ["a", "b", "c", "d"])
     assert writer.calls[0] == ["lead"]
     assert len(writer.calls) == 2 and sorted(writer.calls[1]) == ["a", "b", "c", "d"]
     assert out == {row: f"stored:{row}" for row in ("lead", "a", "b", "c", "d")}
@@ -89,28 +91,18 @@ def test_callers_arriving_while_a_statement_runs_share_the_next_one():
 
 
 def test_a_batch_never_exceeds_max_batch():
-    writer, out = Writer(), {}
+    writer = Writer()
     group = GroupCommit(writer, key=_key, max_batch=2)
-    gate, threads = _held_leader(group, writer, out)
-    threads += _start(group, ["a", "b", "c", "d", "e"], out)
-    _wait_queued(group, 5)
-    gate.set()
-    for thread in threads:
-        thread.join(10)
+    out = _queued_behind_a_leader(group, writer, ["a", "b", "c", "d", "e"])
     assert [len(call) for call in writer.calls] == [1, 2, 2, 1]
     assert sorted(row for call in writer.calls for row in call) == ["a", "b", "c", "d", "e", "lead"]
     assert all(out[row] == f"stored:{row}" for row in out)
 
 
 def test_two_rows_with_one_key_never_share_a_statement():
-    writer, out = Writer(), {}
+    writer = Writer()
     group = GroupCommit(writer, key=_key)
-    gate, threads = _held_leader(group, writer, out)
-    threads += _start(group, ["x#1", "x#2", "y"], out)
-    _wait_queued(group, 3)
-    gate.set()
-    for thread in threads:
-        thread.join(10)
+    out = _queued_behind_a_leader(group, writer, ["x#1", "x#2", "y"])
     assert len(writer.calls) == 3
     for call in writer.calls:
         assert len({_key(row) for row in call}) == len(call), writer.calls
@@ -118,14 +110,9 @@ def test_two_rows_with_one_key_never_share_a_statement():
 
 
 def test_a_row_refused_for_its_data_fails_only_its_own_caller():
-    writer, out = Writer(fail={"bad"}), {}
+    writer = Writer(fail={"bad"})
     group = GroupCommit(writer, key=_key, split_on=(ValueError,))
-    gate, threads = _held_leader(group, writer, out)
-    threads += _start(group, ["a", "bad", "b"], out)
-    _wait_queued(group, 3)
-    gate.set()
-    for thread in threads:
-        thread.join(10)
+    out = _queued_behind_a_leader(group, writer, ["a", "bad", "b"])
     assert isinstance(out["bad"], ValueError)
     assert out["a"] == "stored:a" and out["b"] == "stored:b" and out["lead"] == "stored:lead"
     # the shared statement failed, then each of its rows was written on its own
@@ -134,14 +121,9 @@ def test_a_row_refused_for_its_data_fails_only_its_own_caller():
 
 
 def test_any_other_error_fails_every_row_of_the_statement_and_the_next_caller_is_unaffected():
-    writer, out = Writer(fail={"b"}, fail_with=ConnectionError), {}
+    writer = Writer(fail={"b"}, fail_with=ConnectionError)
     group = GroupCommit(writer, key=_key, split_on=(ValueError,))
-    gate, threads = _held_leader(group, writer, out)
-    threads += _start(group, ["a", "b"], out)
-    _wait_queued(group, 2)
-    gate.set()
-    for thread in threads:
-        thread.join(10)
+    out = _queued_behind_a_leader(group, writer, ["a", "b"])
     assert out["lead"] == "stored:lead"
     assert isinstance(out["a"], ConnectionError) and isinstance(out["b"], ConnectionError)
     assert out["a"] is not out["b"]  # each thread unwinds its own copy
