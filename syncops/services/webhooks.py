@@ -348,7 +348,9 @@ class _InboxConnection:
     def close(self) -> None:
         """Close the connection (a test database about to be dropped; after a failure)."""
         db, self._db = self._db, None
-        if db is not None and self._pid == os.getpid():
+        if db is not None and self._pid != os.getpid():
+            self._inherited.append(db)  # the parent's: never finalised here
+        elif db is not None:
             try:
                 db.close()
             except DatabaseError:

@@ -196,3 +196,31 @@ def test_every_column_is_stored_as_given():
     assert row.dispatched_at == row.received_at and row.applied_at is None  # one value, both columns, exact
     assert (row.state, row.attempts, row.error) == ("received", 0, "")
     assert row.payload == doc
+
+
+def test_a_forked_child_opens_its_own_inbox_connection_and_leaves_the_parents_alone():
+    """A process forked after the inbox connected (a pre-forking server with the app loaded) must
+    neither use nor close its parent's socket: one of them would read the other's answers."""
+    import os
+
+    shop = make_shop()
+    assert _deliver(shop, _order_doc(1101)).duplicate is False
+    parent_pid = inbox.inbox_connection.current().connection.info.backend_pid
+    child_doc = _order_doc(1102)
+    child = os.fork()
+    if child == 0:  # the child: exit code 0 only if its delivery was stored on a connection of its own
+        code = 1
+        try:
+            for db in connections.all(initialized_only=True):
+                db.connection = None  # the request thread's inherited connection: drop it unused
+            receipt = _deliver(shop, child_doc)
+            mine = inbox.inbox_connection.current().connection.info.backend_pid
+            code = 0 if not receipt.duplicate and mine != parent_pid else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert WebhookEvent.objects.filter(delivery_id=child_doc["id"]).exists()
+    # the parent's connection is the one it had, and still answers
+    assert inbox.inbox_connection.current().connection.info.backend_pid == parent_pid
+    assert _deliver(shop, _order_doc(1103)).duplicate is False
