@@ -18,7 +18,9 @@ two copies of one key (the unique index decides between them, as it would betwee
 from __future__ import annotations
 
 import copy
+import os
 import threading
+import weakref
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -52,10 +54,19 @@ class GroupCommit(Generic[Row, Result]):
         self._lock = threading.Lock()
         self._pending: list[_Slot[Row, Result]] = []
         self._busy = False
+        # A child forked while a statement ran here would inherit a leader and waiters that do not
+        # exist in it, and queue behind them forever: it starts empty instead.
+        me = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (group := me()) is not None and group._forget())
         # Statements written and rows in them, for tests and the bench (plain ints: a torn read
         # of a counter is harmless, a lock per write is not free).
         self.statements = 0
         self.rows = 0
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._pending = []
+        self._busy = False
 
     def submit(self, row: Row) -> Result:
         """Write ``row`` (alone or with whatever else is waiting) and return its result."""

@@ -147,3 +147,30 @@ def test_many_threads_each_get_their_own_result():
     assert out == {row: f"stored:{row}" for row in rows}
     assert sorted(row for call in writer.calls for row in call) == sorted(rows)
     assert group.rows == 200 and group.statements == len(writer.calls)
+
+
+def test_a_child_forked_during_a_statement_writes_without_waiting_for_it():
+    """The child inherits neither the parent's leader nor its waiters (neither exists in it)."""
+    import os
+
+    writer, out = Writer(), {}
+    group = GroupCommit(writer, key=_key)
+    writer.gate = gate = threading.Event()
+    threads = _start(group, ["lead"], out)
+    assert writer.entered.wait(10) and group._busy
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            done = threading.Event()
+            result: list[object] = []
+            threading.Thread(target=lambda: (result.append(group.submit("c")), done.set()), daemon=True).start()
+            code = 0 if done.wait(5) and result == ["stored:c"] else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert out == {"lead": "stored:lead"}
