@@ -126,15 +126,12 @@ def child_write(api_base: str, token: str) -> dict:
 
     from inventory.models import User
     from syncops.cardtrader import CardTraderClient
-    from syncops.services.stage_rows import encode_chunk
+    from syncops.services.stage_rows import COPY_TYPES, STAGE_COLUMNS, encode_chunk, export_row
     from syncops.services.stock_stage import (
-        COPY_TYPES,
-        STAGE_COLUMNS,
         ChunkWriter,
         EncodedChunk,
         StageTables,
         copy_rows,
-        export_row,
         map_rows,
     )
 

@@ -93,7 +93,7 @@ def _backend_cpu(pid: int) -> float:
 def _rows(products: int, many_names: bool) -> list[list]:
     from cardtrader_sandbox.pytest_plugin import start_sandbox, stop_sandbox
     from syncops.cardtrader import CardTraderClient
-    from syncops.services.stock_stage import export_row
+    from syncops.services.stage_rows import export_row
 
     sandbox = start_sandbox()
     try:

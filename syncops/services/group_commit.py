@@ -58,7 +58,7 @@ class GroupCommit(Generic[Row, Result]):
         # exist in it, and queue behind them forever: it starts empty instead.
         me = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (group := me()) is not None and group._forget())
-        # Statements written and rows in them, for tests and the bench (plain ints: a torn read
+        # Statements written and rows in them, for tests (plain ints: a torn read
         # of a counter is harmless, a lock per write is not free).
         self.statements = 0
         self.rows = 0

@@ -28,11 +28,11 @@ from inventory.models import InventoryItem, SyncSettings, SyncStatus, User
 from syncops.cardtrader import client_for_seller
 from syncops.models import OperationKind, SyncOperation
 from syncops.services.export_process import parse_in_child
+from syncops.services.stage_rows import export_row
 from syncops.services.stock_stage import (
     ChunkWriter,
     StageTables,
     export_chunks,
-    export_row,
     map_rows,
     mark_removed,
 )

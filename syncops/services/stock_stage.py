@@ -38,7 +38,7 @@ from psycopg.types.json import set_json_dumps
 
 from inventory.catalogue_mapping import map_blueprints
 from inventory.models import BlueprintName, InventoryItem, ItemSyncState
-from syncops.services.stage_rows import (  # noqa: F401 - re-exported: the names this module always had
+from syncops.services.stage_rows import (
     BODY_COLUMNS,
     COPY_SIGNATURE,
     COPY_TRAILER,
@@ -49,11 +49,8 @@ from syncops.services.stage_rows import (  # noqa: F401 - re-exported: the names
     Row,
     decode_chunk,
     encode_value,
-    export_row,
     field_count,
-    product_row,
 )
-from syncops.services.stage_rows import properties_text as _properties_text  # noqa: F401
 from syncops.services.yielding import yield_to_webhooks
 
 ITEMS = InventoryItem._meta.db_table

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from syncops.cardtrader.types import Product
-from syncops.services.stock_stage import export_row, product_row
+from syncops.services.stage_rows import export_row, product_row
 
 EXPORT_ROW = {
     "id": 108455069, "name_en": "Ghalta, Primal Hunger", "quantity": 7, "bundle_size": 1, "bundled_quantity": 7,
