@@ -8,12 +8,12 @@ and only while the ``webhook_auto_apply`` feature flag is on (``auto_apply_enabl
 """
 from __future__ import annotations
 
+import collections
 import contextvars
 import functools
 import json
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -531,6 +531,11 @@ class _HandOff:
     marked down after a failure, a process that dies with items queued — the sweeper re-sends.
     Started lazily and per pid, so gunicorn's forked workers each get their own thread.
 
+    The publisher is woken once per message, not once per delivery: a request appends to a deque
+    and sets an event only when none is set. A ``queue.Queue`` woke it on every put, and that
+    hand-over of the interpreter between the request thread and this one cost more CPU than the
+    publishes it batched (~0.4 ms a delivery in-process; docs/BENCHMARKS.md).
+
     Each delivery travels with a copy of its request's context (``contextvars``: the trace and
     the bound log context), and a message is published inside its first delivery's: the apply
     task then continues that request's trace and carries its request id, as tasks enqueued on
@@ -542,7 +547,9 @@ class _HandOff:
 
     def __init__(self) -> None:
         self._pid = 0
-        self._queue: queue.Queue[tuple[int, contextvars.Context]] = queue.Queue(self.MAX_QUEUED)
+        self._items: collections.deque[tuple[int, contextvars.Context]] = collections.deque()
+        self._queued = threading.Event()  # something waits: start a linger
+        self._full = threading.Event()  # a whole message waits: end the linger early
         self._lock = threading.Lock()
         self._down_until = 0.0
 
@@ -550,39 +557,54 @@ class _HandOff:
         if time.monotonic() < self._down_until:
             return  # broker known down: the sweeper will dispatch it
         self._ensure_thread()
-        try:
-            self._queue.put_nowait((event_id, contextvars.copy_context()))
-        except queue.Full:
+        items = self._items
+        if len(items) >= self.MAX_QUEUED:
             logger.warning("webhook hand-off queue full; delivery %s left to the sweeper", event_id)
+            return
+        items.append((event_id, contextvars.copy_context()))  # a deque's append is thread-safe
+        # Event.is_set is a plain read; set() takes a lock and wakes a waiter, so only the first
+        # delivery of a linger and the one that fills a message pay for it.
+        if len(items) >= APPLY_BATCH:
+            if not self._full.is_set():
+                self._full.set()
+        elif not self._queued.is_set():
+            self._queued.set()
 
     def _ensure_thread(self) -> None:
         if self._pid == os.getpid():
             return
         with self._lock:
             if self._pid != os.getpid():
-                self._queue = queue.Queue(self.MAX_QUEUED)
+                self._items = collections.deque()
+                self._queued, self._full = threading.Event(), threading.Event()
                 threading.Thread(target=self._run, name="webhook-hand-off", daemon=True).start()
                 self._pid = os.getpid()
 
     def _run(self) -> None:
+        items, queued, full = self._items, self._queued, self._full
         while True:
-            # A publish through Celery costs ~1–2.5 ms of this process's CPU (measured; more
-            # than the rest of the request), so deliveries arriving within WEBHOOK_HANDOFF_LINGER_MS of
-            # each other share one message: one publish per delivery at a trickle, one per
+            # A publish through Celery costs ~0.6–2.5 ms of this process's CPU (measured; more
+            # than the rest of the request), so deliveries arriving within WEBHOOK_HANDOFF_LINGER_MS
+            # of each other share one message: one publish per delivery at a trickle, one per
             # APPLY_BATCH under load, for at most that much more delivery → stock time.
-            first_id, context = self._queue.get()
-            event_ids = [first_id]
-            deadline = time.monotonic() + settings.WEBHOOK_HANDOFF_LINGER_MS / 1000
-            while len(event_ids) < APPLY_BATCH:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    event_ids.append(self._queue.get(timeout=remaining)[0])
-                except queue.Empty:
-                    break
-            if time.monotonic() < self._down_until or not context.run(dispatch_apply, event_ids):
-                self._down_until = max(self._down_until, time.monotonic() + self.DOWN_FOR_SECONDS)
+            queued.wait()
+            queued.clear()
+            linger = settings.WEBHOOK_HANDOFF_LINGER_MS / 1000
+            full.clear()
+            if linger > 0 and len(items) < APPLY_BATCH:
+                full.wait(linger)
+            # Whole messages when a batch filled up (the rest start their own linger); all that
+            # waited when the linger ran out; one per message with no linger at all.
+            waiting = len(items)
+            take = 1 if linger <= 0 else waiting if waiting < APPLY_BATCH else waiting - waiting % APPLY_BATCH
+            taken = [items.popleft() for _ in range(min(take, len(items)))]
+            if items:
+                queued.set()
+            for start in range(0, len(taken), APPLY_BATCH):
+                chunk = taken[start:start + APPLY_BATCH]
+                if time.monotonic() < self._down_until or not chunk[0][1].run(
+                        dispatch_apply, [event_id for event_id, _ in chunk]):
+                    self._down_until = max(self._down_until, time.monotonic() + self.DOWN_FOR_SECONDS)
 
 
 hand_off = _HandOff()

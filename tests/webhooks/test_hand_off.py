@@ -74,3 +74,18 @@ def test_with_no_linger_each_delivery_is_its_own_message(settings, published):
         hand_off.submit(event_id)
     _wait_for(published, 3)
     assert published == [[21], [22], [23]]
+
+
+def test_full_messages_go_out_at_once_and_the_remainder_shares_one_after_its_linger(settings, published):
+    settings.WEBHOOK_HANDOFF_LINGER_MS = 1500
+    hand_off = _HandOff()
+    started = time.monotonic()
+    total = 2 * APPLY_BATCH + 3
+    for event_id in range(1, total + 1):
+        hand_off.submit(event_id)
+    _wait_for(published, 2 * APPLY_BATCH)
+    assert time.monotonic() - started < 1.0  # the full messages did not wait for the linger
+    assert published == [list(range(1, APPLY_BATCH + 1)), list(range(APPLY_BATCH + 1, 2 * APPLY_BATCH + 1))]
+    _wait_for(published, total)
+    assert time.monotonic() - started >= 1.4  # the remainder lingered, and went out as one message
+    assert published[2:] == [list(range(2 * APPLY_BATCH + 1, total + 1))]
