@@ -17,10 +17,13 @@ they appear, which is the only way to catch a random shared secret that has no s
 """
 from __future__ import annotations
 
+import datetime
+import decimal
 import logging
 import re
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -261,19 +264,29 @@ def redact_text(text: str) -> str:
     return text
 
 
+# Values passed through as they are inside containers: numbers, times and ids, whose text is fixed.
+_PLAIN_TYPES = (datetime.date, datetime.time, datetime.timedelta, uuid.UUID, decimal.Decimal)
+
+
 def redact_value(value: Any, _depth: int = 0) -> Any:
     """``value`` with secrets removed; containers are copied, never mutated in place."""
     if isinstance(value, str):
         return redact_text(value)
-    if _depth > 6 or value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, bool | int | float):
         return value
+    if _depth > 6:
+        return redact_text(repr(value))  # deeper than any line we write: scanned as text, whole
     if isinstance(value, bytes):
         return redact_text(value.decode("utf-8", "replace"))
     if isinstance(value, Mapping):
         return {k: (REDACTED if is_sensitive_key(k) else redact_value(v, _depth + 1)) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [redact_value(v, _depth + 1) for v in value]
-    return value  # rendered later by the JSON/console renderer; strings are caught then
+    if isinstance(value, _PLAIN_TYPES):
+        return value  # its text cannot carry a secret; the renderer writes it as it always has
+    # Any other object (a model row, a client, a request) is written by the JSON renderer as its
+    # repr, after this scan: render it here, so what it quotes is scanned like any string.
+    return redact_text(repr(value))
 
 
 def redact_event(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:

@@ -312,3 +312,47 @@ def test_structlog_events_are_redacted_once_and_foreign_records_in_the_formatter
     assert structlog_line["api_key"] == REDACTED and stdlib_line["api_key"] == REDACTED
     assert "ctx-secret-0123456789" not in json_logs.text and "tok-0123456789" not in json_logs.text
     assert not any(k.startswith("_") for r in (structlog_line, stdlib_line) for k in r)  # no formatter meta keys
+
+
+class _Holder:
+    """An object whose text quotes a secret (a model row, a client, a request: a repr that echoes)."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"_Holder(value={self.value})"
+
+    __str__ = __repr__
+
+
+def test_objects_inside_containers_and_extra_fields_are_rendered_and_scanned(json_logs):
+    """An object nested in a dict or list of an event, or passed alone in a stdlib record's
+    ``extra``, reaches the JSON renderer as ``str()``/``repr()`` text: it is scanned like any string.
+    Plain data is written as before (numbers stay numbers, a datetime as the renderer writes it)."""
+    import datetime
+
+    import structlog
+
+    secret = f"nested-secret-{uuid.uuid4().hex}"
+    register_secret(secret)
+    when = datetime.datetime(2026, 11, 27, 12, 0, tzinfo=datetime.UTC)
+    try:
+        structlog.get_logger("tests.nested").info(
+            "structlog nested", details={"holder": _Holder(secret), "count": 3, "at": when},
+            items=[_Holder(secret), 7], deep=[[[[[[[[[[_Holder(secret)]]]]]]]]]])
+        logging.getLogger("tests.nested").info("stdlib nested", extra={
+            "holder": _Holder(secret), "details": {"inner": [_Holder(secret)]}, "size": 5})
+    finally:
+        forget_secret(secret)
+
+    assert secret not in json_logs.text
+    lines = {r["event"]: r for r in json_logs.records() if r.get("component") == "tests.nested"}
+    structlog_line, stdlib_line = lines["structlog nested"], lines["stdlib nested"]
+    assert structlog_line["details"]["holder"] == f"_Holder(value={REDACTED})"
+    assert structlog_line["details"]["count"] == 3 and structlog_line["items"][1] == 7
+    assert structlog_line["details"]["at"] == repr(when)
+    assert structlog_line["items"][0] == f"_Holder(value={REDACTED})"
+    assert stdlib_line["holder"] == f"_Holder(value={REDACTED})"
+    assert stdlib_line["details"] == {"inner": [f"_Holder(value={REDACTED})"]}
+    assert stdlib_line["size"] == 5
