@@ -332,11 +332,21 @@ def _cover_shortfalls(seller_id: Any, ledger: _Ledger, stock: dict[int, Stock], 
 
 
 def _restore(row: OrderLedger, inventory: Stock | None, moves: _StockMoves, now: datetime) -> None:
-    """Settle a cancellation on ``row``: give back what it took, once (row saved by the caller)."""
+    """Settle a cancellation on ``row``: give back what it took, once (row saved by the caller).
+
+    What it could not take (``oversold``) is no longer owed to anyone once the line is cancelled,
+    so the line's open oversell conflict is resolved: left open, staff would chase a shortfall that
+    no buyer is waiting for. ``oversold`` itself stays, as the record of what happened.
+    """
     give_back = row.decremented - row.restored
     if give_back and inventory is not None:
         moves.add(inventory, give_back)
     row.restored, row.restored_at = row.decremented, now
+    if row.oversold:
+        Conflict.objects.filter(
+            seller_id=row.seller_id, kind=ConflictKind.OVERSELL, order_id=row.order_id, product_id=row.product_id,
+            details__order_item_id=row.order_item_id, resolved_at__isnull=True,
+        ).update(resolved_at=now, resolved_note="order line cancelled: the units it could not take are not owed")
 
 
 def _take(seller_id: Any, row: OrderLedger, inventory: Stock | None, moves: _StockMoves, now: datetime) -> None:

@@ -210,6 +210,22 @@ def test_oversell_clamps_at_zero_and_records_a_conflict(stocked):
     assert (conflict.order_id, conflict.product_id, details["sold"], details["held"]) == (1, 111, 3, 1)
     feed(stocked, builders.delivery(dict(sold, state="canceled")))
     assert qty(stocked, 111) == 1, "a cancellation gives back what was actually taken"
+    conflict.refresh_from_db()
+    assert conflict.resolved_at is not None and "cancel" in conflict.resolved_note, \
+        "a cancelled order owes nothing: its oversell is no longer staff's to chase"
+
+
+def test_cancelling_one_oversold_line_leaves_the_other_lines_oversell_open(stocked):
+    """Two lines of one order sell the same product; one line is deleted (cancelled on its own):
+    only that line's oversell is resolved."""
+    InventoryItem.objects.filter(product_id=111).update(quantity=1)
+    sold = order(1, "paid", [(111, 2), (111, 3)])
+    feed(stocked, builders.delivery(sold))
+    assert Conflict.objects.filter(seller=stocked.user, kind=ConflictKind.OVERSELL, resolved_at=None).count() == 2
+    first, second = sold["order_items"]
+    feed(stocked, builders.delivery(dict(sold, order_items=[first, dict(second, deleted_at="2025-11-22T04:00:19Z")])))
+    still_open = Conflict.objects.filter(seller=stocked.user, kind=ConflictKind.OVERSELL, resolved_at=None)
+    assert [c.details["order_item_id"] for c in still_open] == [first["id"]]
 
 
 @pytest.mark.parametrize(("held", "expected"), [(2, 0), (3, 1)])
