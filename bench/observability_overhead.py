@@ -457,6 +457,7 @@ def under_gunicorn(args: argparse.Namespace) -> None:
     servers = {mode: _Server(mode, workdir, sink.server_port, args) for mode in MODES}
     totals: dict[tuple[str, str], dict[str, float]] = {}
     lat: dict[tuple[str, str], list[float]] = {}
+    per_round: dict[tuple[str, str], list[tuple[float, float]]] = {}  # (req/s, CPU s per request)
     try:
         for server in servers.values():
             server.wait_ready()
@@ -476,6 +477,7 @@ def under_gunicorn(args: argparse.Namespace) -> None:
                     acc["elapsed"] += elapsed
                     acc["cpu"] += cpu
                     lat.setdefault((endpoint, mode), []).extend(latencies)
+                    per_round.setdefault((endpoint, mode), []).append((n / elapsed, cpu / max(n, 1)))
     finally:
         for server in servers.values():
             server.stop()
@@ -492,6 +494,18 @@ def under_gunicorn(args: argparse.Namespace) -> None:
     _print_table(table, [("requests", "n", ",d"), ("req/s", "rps", ",.0f"), ("median ms", "median", ".2f"),
                          ("server CPU ms/request", "cpu", ".2f")])
     print(f"# JSON log lines written: {lines}; {batches} OTLP export batches received by the stub")
+    def listed(values: list[float]) -> str:
+        rounds = ", ".join(f"{x * 100:+.1f} %" for x in values)
+        return f"{rounds} (median {statistics.median(values) * 100:+.1f} %)"
+
+    # Each round's modes ran back to back, so a round's ratio is the least disturbed comparison a
+    # shared machine allows; their spread is this run's noise.
+    for endpoint in ENDPOINTS:
+        for mode in MODES[1:]:
+            pairs = list(zip(per_round[(endpoint, "off")], per_round[(endpoint, mode)], strict=True))
+            slower = [off[0] / on[0] - 1 for off, on in pairs]
+            costlier = [on[1] / off[1] - 1 for off, on in pairs]
+            print(f"# {endpoint} {mode} vs off, per round: throughput {listed(slower)}; server CPU {listed(costlier)}")
 
 
 _STEAL = HostSteal()  # from the bench's start to its header, printed at the end
