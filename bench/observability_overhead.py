@@ -23,6 +23,7 @@ Modes, alternated round by round so drift (other work on the machine) hits them 
 
 - ``off``: no observability middleware, root logger at WARNING (no access line), tracing not
   installed, and the request-time metric receivers (DB pool sample, connection counter) disconnected.
+- ``no_logs`` (``--modes``): production's settings and middleware (metrics) at WARNING: no access line.
 - ``no_tracing``: ``on`` without OpenTelemetry (what logs + metrics cost alone).
 - ``on``: production's stack: ``ObservabilityMiddleware`` (HTTP and webhook metrics, the JSON access
   line with request id), JSON logs at INFO through the configured formatter and redaction filter to
@@ -67,7 +68,7 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = _METRICS_DIR
 _BROKER_NS = os.environ["BRX_TEST_BROKER_NAMESPACE"] = f"obsbench-{uuid.uuid4().hex[:8]}"
 
 MODES = ("off", "no_tracing", "on")
-ALL_MODES = ("off", "no_logs", "no_tracing", "on")  # --modes may add no_logs (in-process only)
+ALL_MODES = ("off", "no_logs", "no_tracing", "on")  # --modes may add no_logs
 ENDPOINTS = ("health", "webhook")
 _OBS_MIDDLEWARE = "brxsync.observability.context.ObservabilityMiddleware"
 
@@ -344,8 +345,8 @@ class _Server:
             env.pop(key, None)
         if mode == "off":
             env.update(DJANGO_SETTINGS_MODULE="obsbench_off_settings", LOG_LEVEL="WARNING")
-        else:
-            env.update(LOG_LEVEL="INFO")
+        else:  # no_logs: production's settings and middleware at WARNING, so no access line is written
+            env.update(LOG_LEVEL="WARNING" if mode == "no_logs" else "INFO")
         if mode == "on":
             env.update(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}",
                        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"http://127.0.0.1:{sink_port}/v1/traces",
@@ -454,7 +455,10 @@ def under_gunicorn(args: argparse.Namespace) -> None:
     make_body = _body_maker(secret)
     workdir = Path(tempfile.mkdtemp(prefix="obsbench-gunicorn-"))
     (workdir / "obsbench_off_settings.py").write_text(_OFF_SETTINGS.format(obs=_OBS_MIDDLEWARE))
-    servers = {mode: _Server(mode, workdir, sink.server_port, args) for mode in MODES}
+    modes = tuple(m for m in ALL_MODES if m in args.modes.split(","))
+    if modes[0] != "off":
+        raise SystemExit("--modes must include off: every overhead is against it")
+    servers = {mode: _Server(mode, workdir, sink.server_port, args) for mode in modes}
     totals: dict[tuple[str, str], dict[str, float]] = {}
     lat: dict[tuple[str, str], list[float]] = {}
     per_round: dict[tuple[str, str], list[tuple[float, float]]] = {}  # (req/s, CPU s per request)
@@ -465,7 +469,8 @@ def under_gunicorn(args: argparse.Namespace) -> None:
             for server in servers.values():  # warm every worker's code paths and connections
                 _closed_loop(server.port, endpoint, webhook_url, make_body, args.conns, 1.0)
             for round_no in range(args.rounds):
-                order = MODES[round_no % 3:] + MODES[:round_no % 3]  # who goes first rotates
+                k = round_no % len(modes)
+                order = modes[k:] + modes[:k]  # who goes first rotates
                 for mode in order:
                     server = servers[mode]
                     cpu0 = server.cpu()
@@ -492,7 +497,7 @@ def under_gunicorn(args: argparse.Namespace) -> None:
                    "cpu": acc["cpu"] / acc["n"] * 1000}
              for key, acc in totals.items()}
     _print_table(table, [("requests", "n", ",d"), ("req/s", "rps", ",.0f"), ("median ms", "median", ".2f"),
-                         ("server CPU ms/request", "cpu", ".2f")])
+                         ("server CPU ms/request", "cpu", ".2f")], modes)
     print(f"# JSON log lines written: {lines}; {batches} OTLP export batches received by the stub")
     def listed(values: list[float]) -> str:
         rounds = ", ".join(f"{x * 100:+.1f} %" for x in values)
@@ -501,7 +506,7 @@ def under_gunicorn(args: argparse.Namespace) -> None:
     # Each round's modes ran back to back, so a round's ratio is the least disturbed comparison a
     # shared machine allows; their spread is this run's noise.
     for endpoint in ENDPOINTS:
-        for mode in MODES[1:]:
+        for mode in modes[1:]:
             pairs = list(zip(per_round[(endpoint, "off")], per_round[(endpoint, mode)], strict=True))
             slower = [off[0] / on[0] - 1 for off, on in pairs]
             costlier = [on[1] / off[1] - 1 for off, on in pairs]
@@ -531,8 +536,8 @@ def main() -> None:
     parser.add_argument("--sample-ratio", default="0.1",
                         help="OTEL_TRACES_SAMPLE_RATIO for 'on' (production default 0.1; 1.0 traces every request)")
     parser.add_argument("--modes", default=",".join(MODES),
-                        help="in-process: which of off,no_logs,no_tracing,on to run (no_logs: metrics and "
-                             "middleware, no access line, no tracing)")
+                        help="which of off,no_logs,no_tracing,on to run (no_logs: metrics and middleware, no "
+                             "access line, no tracing)")
     parser.add_argument("--profile", choices=ALL_MODES, help="in-process: cProfile the webhook requests of one mode")
     parser.add_argument("--profile-out", default="obsbench.prof")
     parser.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)  # the collector stub's process
