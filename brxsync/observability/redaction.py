@@ -275,7 +275,7 @@ def redact_value(value: Any, _depth: int = 0) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     if _depth > 6:
-        return redact_text(repr(value))  # deeper than any line we write: scanned as text, whole
+        return _scanned_repr(value)  # deeper than any line we write: scanned as text, whole
     if isinstance(value, bytes):
         return redact_text(value.decode("utf-8", "replace"))
     if isinstance(value, Mapping):
@@ -286,7 +286,15 @@ def redact_value(value: Any, _depth: int = 0) -> Any:
         return value  # its text cannot carry a secret; the renderer writes it as it always has
     # Any other object (a model row, a client, a request) is written by the JSON renderer as its
     # repr, after this scan: render it here, so what it quotes is scanned like any string.
-    return redact_text(repr(value))
+    return _scanned_repr(value)
+
+
+def _scanned_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not lose the log line
+        return f"<{type(value).__name__}: repr failed>"
+    return redact_text(text)
 
 
 def redact_event(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:

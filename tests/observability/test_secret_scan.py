@@ -356,3 +356,11 @@ def test_objects_inside_containers_and_extra_fields_are_rendered_and_scanned(jso
     assert stdlib_line["holder"] == f"_Holder(value={REDACTED})"
     assert stdlib_line["details"] == {"inner": [f"_Holder(value={REDACTED})"]}
     assert stdlib_line["size"] == 5
+
+
+def test_an_object_whose_repr_fails_is_named_not_fatal():
+    class Broken:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    assert redact_value({"x": [Broken()]}) == {"x": ["<Broken: repr failed>"]}
