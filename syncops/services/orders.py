@@ -326,9 +326,16 @@ def _cover_shortfalls(seller_id: Any, ledger: _Ledger, stock: dict[int, Stock], 
         ledger.rows[key] = row
         ledger.touch(row)
         if not row.oversold:
-            Conflict.objects.filter(seller_id=seller_id, kind=ConflictKind.OVERSELL, order_id=row.order_id,
-                                    product_id=row.product_id, resolved_at__isnull=True).update(
-                resolved_at=now, resolved_note="covered by stock a cancellation applied after this sale gave back")
+            _resolve_oversell(row, now, "covered by stock a cancellation applied after this sale gave back")
+
+
+def _resolve_oversell(row: OrderLedger, now: datetime, note: str) -> None:
+    """Resolve the open oversell conflict of this ledger row's order line (not of the order's other
+    lines of the same product, which keep their own)."""
+    Conflict.objects.filter(
+        seller_id=row.seller_id, kind=ConflictKind.OVERSELL, order_id=row.order_id, product_id=row.product_id,
+        details__order_item_id=row.order_item_id, resolved_at__isnull=True,
+    ).update(resolved_at=now, resolved_note=note)
 
 
 def _restore(row: OrderLedger, inventory: Stock | None, moves: _StockMoves, now: datetime) -> None:
@@ -343,10 +350,7 @@ def _restore(row: OrderLedger, inventory: Stock | None, moves: _StockMoves, now:
         moves.add(inventory, give_back)
     row.restored, row.restored_at = row.decremented, now
     if row.oversold:
-        Conflict.objects.filter(
-            seller_id=row.seller_id, kind=ConflictKind.OVERSELL, order_id=row.order_id, product_id=row.product_id,
-            details__order_item_id=row.order_item_id, resolved_at__isnull=True,
-        ).update(resolved_at=now, resolved_note="order line cancelled: the units it could not take are not owed")
+        _resolve_oversell(row, now, "order line cancelled: the units it could not take are not owed")
 
 
 def _take(seller_id: Any, row: OrderLedger, inventory: Stock | None, moves: _StockMoves, now: datetime) -> None:
