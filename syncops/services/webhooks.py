@@ -8,6 +8,7 @@ and only while the ``webhook_auto_apply`` feature flag is on (``auto_apply_enabl
 """
 from __future__ import annotations
 
+import atexit
 import collections
 import contextvars
 import functools
@@ -577,7 +578,42 @@ class _HandOff:
                 self._items = collections.deque()
                 self._queued, self._full = threading.Event(), threading.Event()
                 threading.Thread(target=self._run, name="webhook-hand-off", daemon=True).start()
+                atexit.register(self.flush)
                 self._pid = os.getpid()
+
+    def flush(self, timeout: float = 2.0) -> int:
+        """Publish what is queued now, on the caller's thread; the number of deliveries published.
+
+        Run at exit (registered with the thread): a web process stopped by SIGTERM on a deploy
+        would otherwise leave the deliveries of its last linger to the sweeper, seconds later
+        (``WEBHOOK_SWEEP_AFTER_SECONDS``). Bounded, so it cannot eat the server's graceful
+        timeout: it stops at ``timeout`` or at the first message the broker refuses, and the
+        sweeper has the rest, as for any failed hand-off.
+        """
+        if self._pid != os.getpid():
+            return 0  # not this process's thread, nor its deliveries
+        deadline = time.monotonic() + timeout
+        published = 0
+        while time.monotonic() < deadline:
+            chunk: list[tuple[int, contextvars.Context]] = []
+            while len(chunk) < APPLY_BATCH:
+                try:
+                    chunk.append(self._items.popleft())  # the publisher thread may take the rest
+                except IndexError:
+                    break
+            if not chunk or not self._publish(chunk):
+                break
+            published += len(chunk)
+        return published
+
+    def _publish(self, chunk: list[tuple[int, contextvars.Context]]) -> bool:
+        """One apply message, published in its first delivery's context; False when the broker is
+        down or refused it (then it is marked down for a while: the sweeper dispatches)."""
+        if time.monotonic() < self._down_until or not chunk[0][1].run(
+                dispatch_apply, [event_id for event_id, _ in chunk]):
+            self._down_until = max(self._down_until, time.monotonic() + self.DOWN_FOR_SECONDS)
+            return False
+        return True
 
     def _run(self) -> None:
         items, queued, full = self._items, self._queued, self._full
@@ -600,10 +636,7 @@ class _HandOff:
             if items:
                 queued.set()
             for start in range(0, len(taken), APPLY_BATCH):
-                chunk = taken[start:start + APPLY_BATCH]
-                if time.monotonic() < self._down_until or not chunk[0][1].run(
-                        dispatch_apply, [event_id for event_id, _ in chunk]):
-                    self._down_until = max(self._down_until, time.monotonic() + self.DOWN_FOR_SECONDS)
+                self._publish(taken[start:start + APPLY_BATCH])
 
 
 hand_off = _HandOff()

@@ -89,3 +89,49 @@ def test_full_messages_go_out_at_once_and_the_remainder_shares_one_after_its_lin
     _wait_for(published, total)
     assert time.monotonic() - started >= 1.4  # the remainder lingered, and went out as one message
     assert published[2:] == [list(range(2 * APPLY_BATCH + 1, total + 1))]
+
+
+def test_flush_publishes_what_lingers_at_once_and_nothing_twice(settings, published):
+    settings.WEBHOOK_HANDOFF_LINGER_MS = 1500
+    hand_off = _HandOff()
+    ids = list(range(31, 31 + APPLY_BATCH + 2))
+    for event_id in ids[:3]:
+        hand_off.submit(event_id)
+    assert hand_off.flush() == 3
+    assert published == [ids[:3]]  # published on this thread, before the linger ended
+    for event_id in ids[3:]:
+        hand_off.submit(event_id)
+    time.sleep(2.0)  # past the publisher's lingers: whatever it held went out once
+    assert sorted(i for message in published for i in message) == ids
+
+
+def test_a_web_process_exiting_publishes_its_lingering_deliveries(redis_client):
+    """A deploy stops web processes with SIGTERM; gunicorn's worker then exits normally and the
+    hand-off's exit hook publishes what was lingering, instead of leaving it to the sweeper."""
+    import base64
+    import json
+    import os
+    import subprocess
+    import sys
+
+    queue_key = f"{live.CELERY_BROKER_TRANSPORT_OPTIONS['global_keyprefix']}high-priority"
+    script = (
+        "import django; django.setup()\n"
+        "from django.conf import settings\n"
+        "settings.WEBHOOK_HANDOFF_LINGER_MS = 30000\n"
+        "from syncops.services.webhooks import hand_off\n"
+        "for event_id in (101, 102, 103):\n"
+        "    hand_off.submit(event_id)\n"
+    )
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="brxsync.test_settings")
+    started = time.monotonic()
+    try:
+        subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+        assert time.monotonic() - started < 20  # it did not sit out the 30 s linger
+        messages = [json.loads(raw) for raw in redis_client.lrange(queue_key, 0, -1)]
+        args = [json.loads(base64.b64decode(m["body"]))[0] for m in messages
+                if m["headers"].get("task", "").endswith("webhook_apply")]
+        # (an earlier test's publisher may still add its own messages to this session's queue)
+        assert [a for a in args if {101, 102, 103} & set(a[0])] == [[[101, 102, 103]]]
+    finally:
+        redis_client.delete(queue_key)
