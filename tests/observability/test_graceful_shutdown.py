@@ -96,3 +96,56 @@ def test_worker_sigterm_finishes_the_running_task_and_loses_none(worker_factory,
     finally:
         markers.delete(first, second)
         markers.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_sigterm_publishes_the_webhook_deliveries_still_lingering(tmp_path, redis_client):
+    """A deploy's SIGTERM while accepted deliveries wait in the hand-off's linger: the exiting
+    worker publishes their apply message instead of leaving them to the sweeper (seconds later)."""
+    import base64
+
+    from django.conf import settings
+    from django.db import connection
+
+    from syncops.models import WebhookEvent
+    from tests.webhooks import builders
+    from tests.webhooks.conftest import make_shop
+
+    shop = make_shop()
+    port = free_port()
+    env = base_env(WEB_CONCURRENCY="1", GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_GRACEFUL_TIMEOUT="20",
+                   PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"), WEBHOOK_HANDOFF_LINGER_MS="60000",
+                   DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}")
+    queue_key = f"{settings.CELERY_BROKER_TRANSPORT_OPTIONS['global_keyprefix']}high-priority"
+    log = tmp_path / "gunicorn.log"
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "brxsync/gunicorn.conf.py", "brxsync.wsgi"],
+                            cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def up() -> bool:
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/health/live", timeout=1).ok
+            except requests.RequestException:
+                return False
+
+        _wait_until(up, 30, f"gunicorn to serve:\n{log.read_text()[-2000:]}")
+        url = f"http://127.0.0.1:{port}/api/v1/webhooks/cardtrader/{shop.settings.webhook_id}/"
+        for order_id in (7001, 7002):
+            body, signature = builders.signed(builders.delivery(builders.order(order_id, "paid", [(111, 1)])),
+                                              shop.secret)
+            response = requests.post(url, data=body, headers={"Signature": signature,
+                                                              "Content-Type": "application/json"}, timeout=10)
+            assert response.status_code == 200, response.text
+        stored = sorted(WebhookEvent.objects.filter(seller=shop.user).values_list("pk", flat=True))
+        assert len(stored) == 2
+        sent_at = time.monotonic()
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert time.monotonic() - sent_at < 15  # it did not sit out the 60 s linger
+        args = [json.loads(base64.b64decode(json.loads(raw)["body"]))[0]
+                for raw in redis_client.lrange(queue_key, 0, -1)]
+        assert [a for a in args if set(a[0]) & set(stored)] == [[stored]]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        redis_client.delete(queue_key)
