@@ -595,16 +595,21 @@ class _HandOff:
         deadline = time.monotonic() + timeout
         published = 0
         while time.monotonic() < deadline:
-            chunk: list[tuple[int, contextvars.Context]] = []
-            while len(chunk) < APPLY_BATCH:
-                try:
-                    chunk.append(self._items.popleft())  # the publisher thread may take the rest
-                except IndexError:
-                    break
+            chunk = self._take(APPLY_BATCH)
             if not chunk or not self._publish(chunk):
                 break
             published += len(chunk)
         return published
+
+    def _take(self, n: int) -> list[tuple[int, contextvars.Context]]:
+        """Up to ``n`` queued deliveries, oldest first (the thread and ``flush`` may both be taking)."""
+        taken: list[tuple[int, contextvars.Context]] = []
+        for _ in range(n):
+            try:
+                taken.append(self._items.popleft())
+            except IndexError:
+                break
+        return taken
 
     def _publish(self, chunk: list[tuple[int, contextvars.Context]]) -> bool:
         """One apply message, published in its first delivery's context; False when the broker is
@@ -632,7 +637,7 @@ class _HandOff:
             # waited when the linger ran out; one per message with no linger at all.
             waiting = len(items)
             take = 1 if linger <= 0 else waiting if waiting < APPLY_BATCH else waiting - waiting % APPLY_BATCH
-            taken = [items.popleft() for _ in range(min(take, len(items)))]
+            taken = self._take(take)
             if items:
                 queued.set()
             for start in range(0, len(taken), APPLY_BATCH):
