@@ -31,7 +31,7 @@ _QUIET_PREFIXES = ("/health/", "/metrics", "/static/")
 
 # The access line goes through ``logs.log_direct`` (one line per request: the cheap path when only
 # the configured handler would see it, stdlib logging otherwise).
-access_logger = logging.getLogger("brxsync.http")
+access_logger = logging.getLogger(logs.ACCESS_LOGGER)
 
 
 def bind(**values: Any) -> None:

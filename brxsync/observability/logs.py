@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -203,6 +204,19 @@ def make_formatter(fmt: str = "json") -> structlog.stdlib.ProcessorFormatter:
 # sends the line the stdlib way, so every consumer still sees it.
 
 _STDLIB_CALL_HANDLERS = logging.Logger.callHandlers
+ACCESS_LOGGER = "brxsync.http"
+# Sentry's logging integration patches ``Logger.callHandlers`` for every logger. ``brxsync.sentry``
+# tells it to ignore the access logger (its patch then does nothing for those records) and trusts
+# its patch here for exactly that logger, so with Sentry on the access line keeps the direct path.
+_trusted_call_handlers: Any = None
+_trusted_loggers: frozenset[str] = frozenset()
+
+
+def trust_call_handlers(call_handlers: Any, logger_names: Iterable[str]) -> None:
+    """``call_handlers`` (the current ``Logger.callHandlers``, patched by Sentry) does nothing for
+    records of ``logger_names`` but call stdlib's: ``log_direct`` may skip it for them."""
+    global _trusted_call_handlers, _trusted_loggers
+    _trusted_call_handlers, _trusted_loggers = call_handlers, frozenset(logger_names)
 _METHODS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning", logging.ERROR: "error",
             logging.CRITICAL: "critical"}
 _DIRECT_CHAIN: list[Any] = []  # merge, redact_event, the other shared processors: configure_structlog()
@@ -212,7 +226,11 @@ def direct_handler(logger: logging.Logger, level: int) -> logging.StreamHandler[
     """The one handler a record of ``logger`` at ``level`` would reach, if ``log_direct`` can write
     to it itself: a plain ``StreamHandler`` on the root, formatted by ``make_formatter``, filtered by
     ``RedactingFilter`` only (which leaves structlog events alone); else None."""
-    if logging.Logger.callHandlers is not _STDLIB_CALL_HANDLERS or logger.filters or logger.disabled:
+    call_handlers = logging.Logger.callHandlers
+    if call_handlers is not _STDLIB_CALL_HANDLERS and not (
+            call_handlers is _trusted_call_handlers and logger.name in _trusted_loggers):
+        return None
+    if logger.filters or logger.disabled:
         return None
     node: Any = logger
     while not node.handlers:

@@ -220,3 +220,39 @@ def test_timestamps_are_utc_iso_with_microseconds_across_seconds():
     second = stamp()
     assert second.replace(microsecond=0) > first.replace(microsecond=0)
     assert abs((datetime.datetime.now(datetime.UTC) - second).total_seconds()) < 1
+
+
+def test_with_sentry_on_the_access_line_keeps_the_direct_path_and_other_lines_still_reach_sentry():
+    """Sentry's logging integration patches ``Logger.callHandlers`` for every logger; the access
+    logger is ignored by Sentry (an INFO line, never an event), so its line stays direct, while
+    any other logger's records still go through the patch (an ERROR line becomes a Sentry event)."""
+    import uuid
+
+    import sentry_sdk
+    from sentry_sdk.transport import Transport
+
+    from brxsync.sentry import init_sentry
+
+    sent: list = []
+
+    class Capture(Transport):
+        def capture_envelope(self, envelope):
+            sent.append(envelope)
+
+    out = io.StringIO()
+    handler = production_handler(out)
+    marker = f"sentry-marker-{uuid.uuid4().hex}"
+    init_sentry("https://public@sentry.example/1", transport=Capture)
+    try:
+        with only_handler(handler):
+            assert logging.Logger.callHandlers is not logs._STDLIB_CALL_HANDLERS  # Sentry's patch is on
+            with counting_records() as made:
+                logs.log_direct(context.access_logger, logging.INFO, "http_request", status=200)
+            assert made == []  # no LogRecord: the direct path
+            assert logs.direct_handler(logging.getLogger("brxsync.other"), logging.INFO) is None
+            logging.getLogger("tests.sentry_other").error(marker)
+        sentry_sdk.flush()
+    finally:
+        sentry_sdk.init(dsn=None)
+    assert [r["status"] for r in lines(out) if r["event"] == "http_request"] == [200]
+    assert marker.encode() in b"".join(item.get_bytes() for env in sent for item in env.items)
