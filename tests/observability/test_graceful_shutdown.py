@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import redis as redis_lib
@@ -27,22 +28,34 @@ def _wait_until(predicate, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def test_gunicorn_sigterm_finishes_the_request_in_flight(tmp_path):
+def _serving_gunicorn(tmp_path, **env: str) -> tuple[subprocess.Popen, Path, int]:
+    """gunicorn as production starts it (one worker), serving: (process, log path, port)."""
     port = free_port()
-    env = base_env(DJANGO_SETTINGS_MODULE="tests.observability.web_settings", WEB_CONCURRENCY="1",
-                   GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_GRACEFUL_TIMEOUT="20",
-                   PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"))
     log = tmp_path / "gunicorn.log"
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "brxsync/gunicorn.conf.py", "brxsync.wsgi"],
-                            cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        def up() -> bool:
-            try:
-                return requests.get(f"http://127.0.0.1:{port}/health/live", timeout=1).ok
-            except requests.RequestException:
-                return False
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "brxsync/gunicorn.conf.py", "brxsync.wsgi"], cwd=REPO,
+        env=base_env(WEB_CONCURRENCY="1", GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_GRACEFUL_TIMEOUT="20",
+                     PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"), **env),
+        stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
+    def up() -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/health/live", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    try:
         _wait_until(up, 30, f"gunicorn to serve:\n{log.read_text()[-2000:]}")
+    except AssertionError:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+        raise
+    return proc, log, port
+
+
+def test_gunicorn_sigterm_finishes_the_request_in_flight(tmp_path):
+    proc, log, port = _serving_gunicorn(tmp_path, DJANGO_SETTINGS_MODULE="tests.observability.web_settings")
+    try:
         result: dict = {}
 
         def slow() -> None:
@@ -112,22 +125,11 @@ def test_gunicorn_sigterm_publishes_the_webhook_deliveries_still_lingering(tmp_p
     from tests.webhooks.conftest import make_shop
 
     shop = make_shop()
-    port = free_port()
-    env = base_env(WEB_CONCURRENCY="1", GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_GRACEFUL_TIMEOUT="20",
-                   PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"), WEBHOOK_HANDOFF_LINGER_MS="60000",
-                   DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}")
     queue_key = f"{settings.CELERY_BROKER_TRANSPORT_OPTIONS['global_keyprefix']}high-priority"
-    log = tmp_path / "gunicorn.log"
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "brxsync/gunicorn.conf.py", "brxsync.wsgi"],
-                            cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc, _log, port = _serving_gunicorn(
+        tmp_path, WEBHOOK_HANDOFF_LINGER_MS="60000",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}")
     try:
-        def up() -> bool:
-            try:
-                return requests.get(f"http://127.0.0.1:{port}/health/live", timeout=1).ok
-            except requests.RequestException:
-                return False
-
-        _wait_until(up, 30, f"gunicorn to serve:\n{log.read_text()[-2000:]}")
         url = f"http://127.0.0.1:{port}/api/v1/webhooks/cardtrader/{shop.settings.webhook_id}/"
         for order_id in (7001, 7002):
             body, signature = builders.signed(builders.delivery(builders.order(order_id, "paid", [(111, 1)])),
