@@ -200,10 +200,13 @@ def make_formatter(fmt: str = "json") -> structlog.stdlib.ProcessorFormatter:
 # JSON or console as configured) and writes the result to the handler's stream under the
 # handler's lock, when the configured handler is the only one the record would reach. Anything
 # else attached (a test's capture handler, the suite's secret scanner, a second handler, a logger
-# filter, Sentry's logging integration, which patches ``Logger.callHandlers`` for breadcrumbs)
-# sends the line the stdlib way, so every consumer still sees it.
+# filter, a patched ``Logger.callHandlers``) sends the line the stdlib way, so every consumer still
+# sees it. The one exception is Sentry's patch, for the loggers Sentry was told to ignore (below).
 
 _STDLIB_CALL_HANDLERS = logging.Logger.callHandlers
+_METHODS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning", logging.ERROR: "error",
+            logging.CRITICAL: "critical"}
+_DIRECT_CHAIN: list[Any] = []  # merge, redact_event, the other shared processors: configure_structlog()
 ACCESS_LOGGER = "brxsync.http"
 # Sentry's logging integration patches ``Logger.callHandlers`` for every logger. ``brxsync.sentry``
 # tells it to ignore the access logger (its patch then does nothing for those records) and trusts
@@ -217,9 +220,6 @@ def trust_call_handlers(call_handlers: Any, logger_names: Iterable[str]) -> None
     records of ``logger_names`` but call stdlib's: ``log_direct`` may skip it for them."""
     global _trusted_call_handlers, _trusted_loggers
     _trusted_call_handlers, _trusted_loggers = call_handlers, frozenset(logger_names)
-_METHODS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning", logging.ERROR: "error",
-            logging.CRITICAL: "critical"}
-_DIRECT_CHAIN: list[Any] = []  # merge, redact_event, the other shared processors: configure_structlog()
 
 
 def direct_handler(logger: logging.Logger, level: int) -> logging.StreamHandler[Any] | None:
