@@ -115,7 +115,7 @@ def configure(exporter: Any = None, *, service_name: str | None = None) -> Any:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.sdk.trace.sampling import ParentBased
 
     resource = Resource.create({
         "service.name": service_name or settings.OTEL_SERVICE_NAME,
@@ -125,8 +125,10 @@ def configure(exporter: Any = None, *, service_name: str | None = None) -> Any:
     # Parent-based: a task or SQL span follows the request that started its trace, so a trace is
     # whole or absent. Unsampled requests cost little: the instrumentations skip their attribute
     # work for a non-recording span.
-    sampler = ParentBased(TraceIdRatioBased(settings.OTEL_TRACES_SAMPLE_RATIO))
-    provider = _provider or TracerProvider(resource=resource, sampler=sampler)
+    global _root_sampler
+    if _provider is None:
+        _root_sampler = _make_root_sampler(settings.OTEL_TRACES_SAMPLE_RATIO)
+    provider = _provider or TracerProvider(resource=resource, sampler=ParentBased(_root_sampler))
     if exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -172,18 +174,72 @@ def disable() -> None:
 _CONTEXT_HEADERS = {"traceparent": "HTTP_TRACEPARENT", "tracestate": "HTTP_TRACESTATE", "baggage": "HTTP_BAGGAGE"}
 
 
+# A root span the request middleware drew and sampled itself carries this attribute into the root
+# sampler, which then samples it without a second draw (and drops the attribute).
+_DECIDED = "brx.sampling.decided"
+_root_sampler: Any = None
+_ids: Any = None
+_unsampled_flags: Any = None  # as the SDK sets them for a root it drops: not sampled, random trace id
+
+
+def _make_root_sampler(ratio: float) -> Any:
+    """The root sampler: ``TraceIdRatioBased(ratio)``, except for a root ``request_span`` already
+    decided to sample. Built on first use, like ``_make_switch``, so the SDK stays unimported
+    while tracing is off."""
+    global _ids, _unsampled_flags
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+    from opentelemetry.sdk.trace.sampling import Decision, SamplingResult, TraceIdRatioBased
+    from opentelemetry.trace import TraceFlags
+
+    _ids = RandomIdGenerator()
+    _unsampled_flags = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
+
+    class RequestRootRatio(TraceIdRatioBased):
+        def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
+                          attributes: Any = None, links: Any = None, trace_state: Any = None) -> Any:
+            if attributes and attributes.get(_DECIDED):
+                return SamplingResult(Decision.RECORD_AND_SAMPLE,
+                                      {k: v for k, v in attributes.items() if k != _DECIDED})
+            return super().should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+        def get_description(self) -> str:
+            return f"RequestRootRatio{{{self.rate}}}"
+
+    return RequestRootRatio(ratio)
+
+
 @contextmanager
 def request_span(request: Any) -> Iterator[Any]:
     """The server span of one web request, current while the view runs (so SQL, Redis, CardTrader
     calls and enqueued tasks are its children). Call only while ``enabled()``. The caller names
-    it and sets the status once the response exists (``finish_request_span``)."""
-    from opentelemetry import propagate, trace
+    it and sets the status once the response exists (``finish_request_span``).
+
+    A request that starts its trace here is drawn first, by the root sampler's own rule (the
+    trace id against its bound). Most are not sampled (production samples 0.1), and for those
+    the SDK's span machinery (sampler chain, span object, context manager layers) was ~10 µs
+    of every request for a span that records nothing; the context made here by hand is the one
+    it would have made: a valid trace id (in the log lines, carried into enqueued tasks), not
+    sampled, so nothing downstream records either."""
+    from opentelemetry import context, propagate, trace
 
     carrier = {name: request.META[key] for name, key in _CONTEXT_HEADERS.items() if key in request.META}
     parent = propagate.extract(carrier) if carrier else None
+    attributes = None
+    if parent is None and _root_sampler is not None:
+        trace_id = _ids.generate_trace_id()
+        if trace_id & _root_sampler.TRACE_ID_LIMIT >= _root_sampler.bound:
+            span = trace.NonRecordingSpan(trace.SpanContext(trace_id, _ids.generate_span_id(), is_remote=False,
+                                                            trace_flags=_unsampled_flags))
+            token = context.attach(trace.set_span_in_context(span))
+            try:
+                yield span
+            finally:
+                context.detach(token)
+            return
+        attributes = {_DECIDED: True}
     with _tracer("brxsync.http").start_as_current_span(
-        request.method or "HTTP", context=parent, kind=trace.SpanKind.SERVER, record_exception=True,
-        set_status_on_exception=True,
+        request.method or "HTTP", context=parent, kind=trace.SpanKind.SERVER, attributes=attributes,
+        record_exception=True, set_status_on_exception=True,
     ) as span:
         yield span
 

@@ -91,6 +91,49 @@ def test_request_span_continues_the_callers_trace_and_describes_the_request(span
     assert unrouted.name == "GET <unresolved>" and unrouted.attributes["http.response.status_code"] == 404
 
 
+@pytest.mark.parametrize("sampled", [False, True])
+def test_a_request_that_starts_its_trace_is_sampled_by_the_root_rule_and_propagates_either_way(
+        spans, probe_urls, probe_queue, monkeypatch, sampled):
+    """``request_span`` draws a new trace itself and, when the draw is not sampled, makes the
+    non-recording context by hand instead of through the SDK. That context must still be a valid
+    trace: its id in the access line and carried, unsampled, into the task the request enqueues;
+    and nothing of the trace recorded. A sampled draw records the span, without the marker
+    attribute that told the sampler."""
+    from celery.signals import before_task_publish
+    from django.test import Client
+
+    monkeypatch.setattr(tracing, "_root_sampler", tracing._make_root_sampler(1.0 if sampled else 0.0))
+    carried: list[str] = []
+
+    def record(sender: str = "", headers: dict | None = None, **_) -> None:
+        if sender == "tests.observability.log_probe":
+            carried.append((headers or {}).get("traceparent", ""))
+
+    before_task_publish.connect(record, weak=False)
+    try:
+        with capture_json_logs() as json_logs:
+            assert Client().get(f"/obs/enqueue/{uuid.uuid4()}/?queue={probe_queue}").status_code == 200
+    finally:
+        before_task_publish.disconnect(record)
+
+    (access,) = [e for e in json_logs.events("http_request") if e.get("route", "").startswith("obs/enqueue")]
+    (traceparent,) = carried
+    _, trace_id, _, flags = traceparent.split("-")
+    assert access["trace_id"] == trace_id and int(trace_id, 16) != 0
+    finished = spans.get_finished_spans()
+    if sampled:
+        assert int(flags, 16) & 1  # sampled (0x02 says the trace id is random)
+        (server,) = [s for s in finished if s.kind.name == "SERVER"]
+        assert format(server.context.trace_id, "032x") == trace_id
+        assert tracing._DECIDED not in server.attributes and server.attributes["http.route"].startswith("obs/enqueue")
+    else:
+        assert flags == "02"  # what the SDK sets for a root it drops: not sampled, random trace id
+        # (The provider's own root sampler still samples everything here: a root span of the
+        # broker client, say its PING, may be recorded. Nothing of the request's trace is.)
+        assert not [s.name for s in finished if format(s.context.trace_id, "032x") == trace_id]
+        assert not [s for s in finished if s.kind.name == "SERVER"]
+
+
 def test_probes_are_not_traced(spans):
     from django.test import Client
 
