@@ -42,8 +42,10 @@ class SyncOperation(models.Model):
     dead worker loses nothing. ``operation_key`` makes enqueueing idempotent.
     """
 
-    operation_key = models.CharField(max_length=255, unique=True)
-    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="operations")
+    operation_key = models.CharField(max_length=255)  # unique: op_operation_key_unique
+    # No index of its own: op_seller_created_idx and op_seller_open_idx lead with it.
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="operations",
+                               db_index=False)
     kind = models.CharField(max_length=16, choices=OperationKind.choices)
     state = models.CharField(max_length=16, choices=OperationState.choices, default=OperationState.PENDING)
     item = models.ForeignKey(
@@ -57,7 +59,7 @@ class SyncOperation(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(null=True, blank=True)
-    cardtrader_job_uuid = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    cardtrader_job_uuid = models.CharField(max_length=64, blank=True, default="")  # op_ct_job_uuid_idx
     error_code = models.CharField(max_length=64, blank=True, default="")
     last_error = models.TextField(blank=True, default="")
     attempt_log = models.JSONField(default=list, blank=True, help_text="One entry per attempt")
@@ -69,6 +71,17 @@ class SyncOperation(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # Every local edit inserts a row here and every state change updates it, so the outbox
+        # keeps only indexes something reads (migration 0006): the unique key and the job id
+        # through a constraint and a plain index, as ``unique=True`` / ``db_index=True`` would
+        # each add on PostgreSQL a LIKE-only twin that the admin's exact search never uses.
+        constraints = [
+            models.UniqueConstraint(fields=["operation_key"], name="op_operation_key_unique"),
+            models.CheckConstraint(
+                condition=Q(progress_total__isnull=True) | Q(progress_done__lte=models.F("progress_total")),
+                name="op_progress_within_total",
+            ),
+        ]
         indexes = [
             # The seed's partial (user, status) index on open operations.
             models.Index(
@@ -84,12 +97,7 @@ class SyncOperation(models.Model):
             models.Index(fields=["seller", "-created_at"], name="op_seller_created_idx"),
             models.Index(fields=["state", "-created_at"], name="op_state_created_idx"),
             models.Index(fields=["product_id"], name="op_product_idx"),
-        ]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(progress_total__isnull=True) | Q(progress_done__lte=models.F("progress_total")),
-                name="op_progress_within_total",
-            ),
+            models.Index(fields=["cardtrader_job_uuid"], name="op_ct_job_uuid_idx"),
         ]
 
     def __str__(self) -> str:
