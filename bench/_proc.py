@@ -18,11 +18,12 @@ def _stat_fields(pid: str | int) -> list[str] | None:
 
 def group_cpu_seconds(pgid: int) -> float:
     """utime + stime of every live process in process group ``pgid`` (gunicorn's master and
-    workers, all threads): the server's CPU, whatever else the shared machine runs."""
+    workers, all threads), plus what their exited children used (cutime + cstime, counted once
+    reaped): the server's CPU, whatever else the shared machine runs, recycled workers included."""
     total = 0
     for entry in os.listdir("/proc"):
         if entry.isdigit() and (fields := _stat_fields(entry)) is not None and int(fields[2]) == pgid:  # pgrp
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])  # u/s, children's
     return total / _TICK
 
 

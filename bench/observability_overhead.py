@@ -333,13 +333,16 @@ def configure_logging_only(logging_settings):
 
 
 class _Server:
-    def __init__(self, mode: str, workdir: Path, sink_port: int, args: argparse.Namespace) -> None:
+    def __init__(self, mode: str, workdir: Path, sink_port: int, args: argparse.Namespace, *,
+                 max_requests: int = 0, name: str = "") -> None:
         self.mode = mode
         self.port = _free_port()
-        metrics_dir = workdir / f"metrics-{mode}"
+        name = name or mode
+        metrics_dir = workdir / f"metrics-{name}"
         metrics_dir.mkdir()
         env = dict(os.environ, GUNICORN_BIND=f"127.0.0.1:{self.port}", WEB_CONCURRENCY=str(args.workers),
-                   GUNICORN_THREADS="4", GUNICORN_MAX_REQUESTS="0", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+                   GUNICORN_THREADS="4", GUNICORN_MAX_REQUESTS=str(max_requests),
+                   PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
                    PYTHONPATH=f"{workdir}{os.pathsep}{ROOT}", PYTHONUNBUFFERED="1")
         for key in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
             env.pop(key, None)
@@ -351,7 +354,7 @@ class _Server:
             env.update(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}",
                        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"http://127.0.0.1:{sink_port}/v1/traces",
                        OTEL_TRACES_SAMPLE_RATIO=args.sample_ratio)
-        self.log_path = workdir / f"{mode}.log"
+        self.log_path = workdir / f"{name}.log"
         self.log = open(self.log_path, "wb")  # closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "brxsync.wsgi:application",

@@ -24,7 +24,10 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 keepalive = 5
 # Recycle workers now and then (slow leaks in libraries), staggered so they never restart together.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
+# Rarely: a new worker costs ~1.2 s of CPU (imports, first requests) and a webhook delivery ~1.5 ms,
+# so recycling every 2,000 requests cost 21 % of the webhook's throughput at saturation (measured,
+# docs/BENCHMARKS.md "Ninth session"); every 50,000 it is ~2 %. 0 turns recycling off.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "50000"))
 max_requests_jitter = max_requests // 10
 # One access line per request comes from brxsync.observability (JSON, with the request id).
 accesslog = None
