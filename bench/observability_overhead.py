@@ -450,8 +450,9 @@ def _closed_loop(port: int, endpoint: str, url: str, make_body: Callable[[], tup
     return len(latencies), time.perf_counter() - began, latencies
 
 
-def under_gunicorn(args: argparse.Namespace) -> None:
-    sink = _SinkProcess()
+def prepare_gunicorn_bench(prefix: str) -> tuple[object, str, Callable[[], tuple[bytes, str]], Path]:
+    """The bench database migrated, a seller, its signed-delivery maker and a work directory holding
+    the "off" settings module: (user, webhook url, make_body, workdir). Clean up with ``_cleanup``."""
     _ensure_database()
     import django
 
@@ -460,9 +461,14 @@ def under_gunicorn(args: argparse.Namespace) -> None:
 
     call_command("migrate", verbosity=0)
     user, webhook_url, secret = _make_seller()
-    make_body = _body_maker(secret)
-    workdir = Path(tempfile.mkdtemp(prefix="obsbench-gunicorn-"))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     (workdir / "obsbench_off_settings.py").write_text(_OFF_SETTINGS.format(obs=_OBS_MIDDLEWARE))
+    return user, webhook_url, _body_maker(secret), workdir
+
+
+def under_gunicorn(args: argparse.Namespace) -> None:
+    sink = _SinkProcess()
+    user, webhook_url, make_body, workdir = prepare_gunicorn_bench("obsbench-gunicorn-")
     modes = tuple(m for m in ALL_MODES if m in args.modes.split(","))
     if modes[0] != "off":
         raise SystemExit("--modes must include off: every overhead is against it")

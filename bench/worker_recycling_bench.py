@@ -18,21 +18,10 @@ import os
 import platform
 import shutil
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 from _proc import HostSteal
-from observability_overhead import (
-    _OBS_MIDDLEWARE,
-    _OFF_SETTINGS,
-    _body_maker,
-    _cleanup,
-    _closed_loop,
-    _ensure_database,
-    _make_seller,
-    _Server,
-)
+from observability_overhead import _cleanup, _closed_loop, _Server, prepare_gunicorn_bench
 
 
 def main() -> None:
@@ -45,17 +34,7 @@ def main() -> None:
     args = ap.parse_args()
     args.sample_ratio = "0"  # _Server reads it only for the "on" mode (tracing); not used here
     steal = HostSteal()
-    _ensure_database()
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    user, url, secret = _make_seller()
-    make_body = _body_maker(secret)
-    workdir = Path(tempfile.mkdtemp(prefix="recycling-bench-"))
-    (workdir / "obsbench_off_settings.py").write_text(_OFF_SETTINGS.format(obs=_OBS_MIDDLEWARE))
+    user, url, make_body, workdir = prepare_gunicorn_bench("recycling-bench-")
     values = [int(v) for v in args.values.split(",")]
     servers = {v: _Server("no_tracing", workdir, 0, args, max_requests=v, name=f"max{v}") for v in values}
     rounds: dict[int, list[tuple[float, float]]] = {v: [] for v in values}
