@@ -125,3 +125,15 @@ def test_changelist_count_stops_at_the_cap(staff_client, make_seller, make_opera
         make_operation(seller)
     response = staff_client.get(reverse(CHANGELIST), {"seller": str(seller.pk)})
     assert response.context["cl"].result_count == 10
+
+
+def test_an_actions_message_travels_in_the_session_not_a_cookie(staff_client, make_seller, make_operation):
+    """MESSAGE_STORAGE is SessionStorage: no signed ``messages`` cookie is set (the default storage
+    built one for every request), and the message still reaches the page the action redirects to."""
+    op = make_operation(make_seller(), state=OperationState.RUNNING)
+    response = staff_client.post(reverse(CHANGELIST), {"action": "retry_selected", "_selected_action": [str(op.pk)],
+                                                       "index": "0"})
+    assert response.status_code == 302
+    assert "messages" not in response.cookies
+    page = staff_client.get(response["Location"])
+    assert "1 running" in " ".join(messages_of(page))
