@@ -25,7 +25,7 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 keepalive = 5
 # Recycle workers now and then (slow leaks in libraries), staggered so they never restart together.
 # Rarely: a new worker costs ~1.2 s of CPU (imports, first requests) and a webhook delivery ~1.5 ms,
-# so recycling every 2,000 requests cost 21 % of the webhook's throughput at saturation (measured,
+# so recycling every 2,000 requests cost 18–21 % of the webhook's throughput at saturation (measured,
 # docs/BENCHMARKS.md "Ninth session"); every 50,000 it is ~2 %. 0 turns recycling off.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "50000"))
 max_requests_jitter = max_requests // 10
