@@ -18,8 +18,18 @@ import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 8)))
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# gevent: one event loop per worker, so a request waiting on PostgreSQL or Redis costs a greenlet
+# switch instead of an OS thread hand-off and a GIL round trip. Measured on the webhook endpoint
+# (docs/BENCHMARKS.md "Tenth session"): gthread left the machine ~10-20 % idle at saturation while
+# its threads handed the GIL around, and the webhook reached 0.42 of the trivial view's throughput;
+# gevent 0.50. psycopg (3.1.14+) waits cooperatively once gevent has patched `select`, which
+# gunicorn's gevent worker does before it loads the app (never set preload_app with it).
+# GUNICORN_WORKER_CLASS=gthread brings threads back (GUNICORN_THREADS each).
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))  # gthread only
+# Requests one worker serves at once (gevent: greenlets). Bounded well below gunicorn's 1000 so a
+# burst queues in the listen backlog rather than in the database pool (DB_POOL_MAX_SIZE per process).
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "100"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 keepalive = 5

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import requests
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,6 +81,39 @@ def base_env(**extra: str) -> dict[str, str]:
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.update(extra)
     return env
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def serving_gunicorn(tmp_path, **env: str) -> tuple[subprocess.Popen, Path, int]:
+    """gunicorn as production starts it (one worker), serving: (process, log path, port)."""
+    port = free_port()
+    log = tmp_path / "gunicorn.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "brxsync/gunicorn.conf.py", "brxsync.wsgi"], cwd=REPO,
+        env=base_env(WEB_CONCURRENCY="1", GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_GRACEFUL_TIMEOUT="20",
+                     PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"), **env),
+        stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+    def up() -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/health/live", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_until(up, 30, f"gunicorn to serve:\n{log.read_text()[-2000:]}")
+    except AssertionError:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+        raise
+    return proc, log, port
 
 
 class Worker:

@@ -6,55 +6,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import redis as redis_lib
 import requests
 
-from tests.observability.conftest import REPO, base_env, free_port
-
-
-def _wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def _serving_gunicorn(tmp_path, **env: str) -> tuple[subprocess.Popen, Path, int]:
-    """gunicorn as production starts it (one worker), serving: (process, log path, port)."""
-    port = free_port()
-    log = tmp_path / "gunicorn.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "brxsync/gunicorn.conf.py", "brxsync.wsgi"], cwd=REPO,
-        env=base_env(WEB_CONCURRENCY="1", GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_GRACEFUL_TIMEOUT="20",
-                     PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"), **env),
-        stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
-
-    def up() -> bool:
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/health/live", timeout=1).ok
-        except requests.RequestException:
-            return False
-
-    try:
-        _wait_until(up, 30, f"gunicorn to serve:\n{log.read_text()[-2000:]}")
-    except AssertionError:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
-        raise
-    return proc, log, port
+from tests.observability.conftest import serving_gunicorn, wait_until
 
 
 def test_gunicorn_sigterm_finishes_the_request_in_flight(tmp_path):
-    proc, log, port = _serving_gunicorn(tmp_path, DJANGO_SETTINGS_MODULE="tests.observability.web_settings")
+    proc, log, port = serving_gunicorn(tmp_path, DJANGO_SETTINGS_MODULE="tests.observability.web_settings")
     try:
         result: dict = {}
 
@@ -94,7 +58,7 @@ def test_worker_sigterm_finishes_the_running_task_and_loses_none(worker_factory,
     slow_probe.apply_async(args=[second, 0.5], queue=probe_queue)
     markers = redis_lib.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     try:
-        _wait_until(lambda: markers.lrange(first, 0, -1) == [b"started"], 20, "the first task to start")
+        wait_until(lambda: markers.lrange(first, 0, -1) == [b"started"], 20, "the first task to start")
         # Like `docker stop`: SIGTERM to the main process only (a signal to the whole group would
         # also hit the pool child, which then dies mid-task and relies on redelivery instead).
         os.kill(worker.proc.pid, signal.SIGTERM)
@@ -103,7 +67,7 @@ def test_worker_sigterm_finishes_the_running_task_and_loses_none(worker_factory,
         assert markers.lrange(second, 0, -1) == []  # not started, and not dropped either:
 
         worker_factory(probe_queue)
-        _wait_until(lambda: markers.lrange(second, 0, -1) == [b"started", b"finished"], 20, "the second task")
+        wait_until(lambda: markers.lrange(second, 0, -1) == [b"started", b"finished"], 20, "the second task")
         time.sleep(0.5)
         assert markers.lrange(first, 0, -1) == [b"started", b"finished"]  # and the first is not run twice
     finally:
@@ -126,7 +90,7 @@ def test_gunicorn_sigterm_publishes_the_webhook_deliveries_still_lingering(tmp_p
 
     shop = make_shop()
     queue_key = f"{settings.CELERY_BROKER_TRANSPORT_OPTIONS['global_keyprefix']}high-priority"
-    proc, _log, port = _serving_gunicorn(
+    proc, _log, port = serving_gunicorn(
         tmp_path, WEBHOOK_HANDOFF_LINGER_MS="60000",
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}")
     try:
