@@ -145,6 +145,9 @@ CACHES = {
 
 # --- Celery ----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+if CELERY_BROKER_URL.split("://", 1)[0] in ("redis", "rediss"):
+    # kombu's Redis transport with one client per channel instead of one per publish (brxsync/broker.py)
+    CELERY_BROKER_TRANSPORT = "brxsync.broker:Transport"
 CELERY_RESULT_BACKEND = None  # results live on SyncOperation rows, not in a result backend
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

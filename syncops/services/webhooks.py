@@ -646,10 +646,13 @@ class _HandOff:
 
 hand_off = _HandOff()
 
-# Deliveries per apply message at most. Each is still applied in its own transaction (one order
-# never waits on another's failure); a batch only shares the broker message and the task's
-# overhead. Small, so a worker process never sits on a long list while its siblings idle.
-APPLY_BATCH = 8
+# Deliveries per apply message at most. The worker applies a message's deliveries in one
+# transaction per seller (one by one if that fails), so a batch shares the broker message and the
+# task's ~10 statements. A publish costs the web process ~0.5 ms of CPU whatever its size: at 8,
+# the hand-off still took ~0.07 of the webhook / trivial throughput ratio at saturation; at 32 a
+# fourth of that (docs/BENCHMARKS.md, "Tenth session"). Messages this full come only under load
+# (at 100 deliveries/s the linger closes them at ~5); the worker's processes then all have messages.
+APPLY_BATCH = 32
 
 
 def dispatch_apply(event_ids: list[int]) -> bool:
