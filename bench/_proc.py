@@ -41,6 +41,19 @@ def _cpu_line() -> list[int]:
     return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
 
 
+def cpu_ticks() -> list[int]:
+    """The machine's CPU counters now (/proc/stat's first line), for ``idle_share``."""
+    return _cpu_line()
+
+
+def idle_share(before: list[int], after: list[int]) -> float:
+    """Share of the machine's CPU time left idle between two ``cpu_ticks`` readings: above a few
+    per cent at saturation, the server is waiting on something (locks, a round trip), not working."""
+    delta = [b - a for a, b in zip(before, after)]
+    total = sum(delta[:8])
+    return (delta[3] + delta[4]) / total if total else 0.0
+
+
 class HostSteal:
     """Share of CPU time the hypervisor gave other tenants while a bench ran (/proc/stat's
     "steal"). On this shared host it swung from 1 % to 52 % in one day, and the figures with it:

@@ -1,7 +1,8 @@
 """The webhook endpoint under gunicorn, side by side with a trivial Django view on the same server.
 
-One gunicorn (``-w 2``, by default ``gthread`` with 4 threads as ``brxsync/gunicorn.conf.py`` runs
-it in production; ``--worker-class sync`` for the first runs' setup), the real WSGI app and
+One gunicorn (``-w 2``, by default ``gevent`` as ``brxsync/gunicorn.conf.py`` runs it in production;
+``--worker-class gthread`` with ``--threads`` for the setup of the ninth session and before,
+``sync`` for the first runs'), the real WSGI app and
 middleware stack, on PostgreSQL database ``brxsync_whbench`` (created and migrated if absent) with
 the pooled connections production uses (``DB_POOL=true``: no per-request health-check query), and
 Redis database 12 as broker.
@@ -41,7 +42,7 @@ import time
 import uuid
 from pathlib import Path
 
-from _proc import HostSteal, group_cpu_seconds, pids_cpu_seconds
+from _proc import HostSteal, cpu_ticks, group_cpu_seconds, idle_share, pids_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -291,7 +292,7 @@ def main() -> None:
     ap.add_argument("--conns", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=4, help="alternating throughput slices per endpoint")
     ap.add_argument("--gunicorn-workers", type=int, default=2)
-    ap.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
+    ap.add_argument("--worker-class", default="gevent", choices=("gevent", "gthread", "sync"))
     ap.add_argument("--threads", type=int, default=4, help="gthread threads per gunicorn worker")
     ap.add_argument("--worker-concurrency", type=int, default=4, help="celery -c for the high-priority worker")
     ap.add_argument("--worker-db-pool", choices=("on", "off"), default="off",
@@ -321,6 +322,8 @@ def main() -> None:
     server = ["-w", str(args.gunicorn_workers), "-k", args.worker_class]
     if args.worker_class == "gthread":
         server += ["--threads", str(args.threads)]
+    if args.worker_class == "gevent":
+        server += ["--worker-connections", "100"]  # as brxsync/gunicorn.conf.py
     gunicorn = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "brxsync.wsgi:application", *server,
          "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
@@ -363,23 +366,31 @@ def main() -> None:
         commits0 = database_commits()
         # Throughput in alternating slices (trivial, webhook, trivial, …), so a neighbour's load that
         # comes or goes during the phase hits both endpoints alike; the ratio is also given per round.
-        totals = {name: [0, 0.0, 0.0, 0.0] for name, _ in endpoints}  # served, seconds, server CPU, db CPU
+        # served, seconds, server CPU, db CPU, load generator CPU, idle seconds (machine-wide, both cores)
+        totals = {name: [0, 0.0, 0.0, 0.0, 0.0, 0.0] for name, _ in endpoints}
         round_rps: dict[str, list[float]] = {name: [] for name, _ in endpoints}
         for _ in range(args.rounds):
             for name, fn in endpoints:
                 cpu0, db0 = group_cpu_seconds(gunicorn.pid), pids_cpu_seconds(backends)
+                client0, ticks0 = time.process_time(), cpu_ticks()
                 served, elapsed = closed_loop(fn, args.conns, args.seconds / args.rounds)
                 total = totals[name]
                 total[0] += served
                 total[1] += elapsed
                 total[2] += group_cpu_seconds(gunicorn.pid) - cpu0
                 total[3] += pids_cpu_seconds(backends) - db0
+                total[4] += time.process_time() - client0
+                total[5] += idle_share(ticks0, cpu_ticks()) * elapsed
                 round_rps[name].append(served / elapsed)
         results = {
             name: (latencies[name], served / elapsed, cpu / max(served, 1) * 1000, db / max(served, 1) * 1000,
                    os.getloadavg()[0])
-            for name, (served, elapsed, cpu, db) in totals.items()
+            for name, (served, elapsed, cpu, db, _, _) in totals.items()
         }
+        # Where the rest of the two cores went: the load generator (this process), and idle time
+        # (a server that waits instead of working leaves the machine idle at saturation).
+        spent = {name: (client / max(served, 1) * 1000, idle / elapsed)
+                 for name, (served, elapsed, _, _, client, idle) in totals.items()}
         round_ratios = [w / t for t, w in zip(*round_rps.values())]
         time.sleep(1.1)  # PostgreSQL flushes its statistics about once a second
         commits_per_delivery = (database_commits() - commits0) / max(totals["webhook POST"][0], 1)
@@ -480,6 +491,9 @@ def main() -> None:
           f"CPU per request trivial / webhook: {trivial_r[2] / webhook_r[2]:.2f} server, "
           f"{(trivial_r[2] + trivial_r[3]) / (webhook_r[2] + webhook_r[3]):.2f} server + database "
           "(the throughput ratio an otherwise idle machine would allow)")
+    print("throughput phase, rest of the machine: " + "; ".join(
+        f"{name}: load generator {client_ms:.2f} ms CPU/req, machine idle {idle:.0%}"
+        for name, (client_ms, idle) in spent.items()))
     print(f"database commits per webhook delivery in the throughput phase: {commits_per_delivery:.2f} "
           "(below 1: the inbox's group commit stored concurrent deliveries together)")
     if e2e:
