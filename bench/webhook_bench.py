@@ -13,16 +13,17 @@ stored and handed to the broker — the full path, never the duplicate shortcut.
 Phases, each for both endpoints (baseline ``GET /health/live``: the same middleware, no work):
 1. fixed rate: ``--rate`` req/s (open loop, latency measured from the *scheduled* send time, so a
    stall is not hidden by the load generator waiting) for ``--seconds``: p50 / p99 / max;
-2. throughput: ``--conns`` concurrent closed-loop clients for ``--seconds`` per endpoint, in ``--rounds``
-   alternating slices (a neighbour's load hits both alike): requests/s, the server's and the database
-   backends' CPU per request, and the ratio per round.
+2. throughput: ``--conns`` concurrent closed-loop clients (16: 8 per gevent worker; with 8 the
+   webhook's workers still idled ~4 % waiting on PostgreSQL, the probe's 1 %) for ``--seconds`` per
+   endpoint, in ``--rounds`` alternating slices (a neighbour's load hits both alike): requests/s, the
+   server's and the database backends' CPU per request, and the ratio per round.
 3. end to end (webhook only): a ``celery -A brxsync worker -Q high-priority -c 4`` (as in
    docker-compose.yml, with its ``DB_POOL=false``) applies the deliveries; delivery stored → stock updated (ledger row
    ``decremented_at``), p50 / p99, at ``--rate`` req/s, **while an import of another seller runs**
    (``--import-products`` from the CardTrader sandbox, ``import_run`` in a child process started
    with the phase; 0 turns it off).
 
-Run:  .venv/bin/python bench/webhook_bench.py [--rate 100 --seconds 10 --conns 8]
+Run:  .venv/bin/python bench/webhook_bench.py [--rate 100 --seconds 10 --conns 16]
 """
 from __future__ import annotations
 
@@ -289,7 +290,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rate", type=float, default=100)
     ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--conns", type=int, default=8)
+    ap.add_argument("--conns", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=4, help="alternating throughput slices per endpoint")
     ap.add_argument("--gunicorn-workers", type=int, default=2)
     ap.add_argument("--worker-class", default="gevent", choices=("gevent", "gthread", "sync"))
