@@ -281,6 +281,46 @@ def database_backends() -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+class WalWaits:
+    """Samples the bench database's backends every ~5 ms while a phase runs and keeps the longest
+    stretch in which one of them was seen waiting on the WAL's disk (``WALSync``, ``WALWrite``).
+
+    A delivery is committed before its 200, so a slow fsync stalls every request in that group
+    commit and the ones queued behind it; this says whether a bad p99 was the disk (this VM's
+    fdatasync has a p99.9 of ~110 ms and outliers near 300 ms) or the code."""
+
+    EVENTS = ("WALSync", "WALWrite", "WALInitSync")
+
+    def __init__(self) -> None:
+        self.longest_ms = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> WalWaits:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(f"postgres://postgres@127.0.0.1:5432/{DB_NAME}", autocommit=True) as pg:
+            since = None
+            while not self._stop.is_set():
+                now = time.perf_counter()
+                waiting = pg.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event = ANY(%s)",
+                    [DB_NAME, list(self.EVENTS)]).fetchone()[0]
+                if waiting and since is None:
+                    since = now
+                elif not waiting and since is not None:
+                    self.longest_ms, since = max(self.longest_ms, (now - since) * 1000), None
+                time.sleep(0.005)
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
@@ -332,6 +372,7 @@ def main() -> None:
     )
     worker = importer = sandbox = None
     import_result: dict = {}
+    wal_waits: dict[str, float] = {}
     try:
         deadline = time.time() + 30
         while True:
@@ -362,7 +403,11 @@ def main() -> None:
             for i in range(20):
                 fn(i)
         endpoints = (("trivial GET /health/live", trivial), ("webhook POST", webhook))
-        latencies = {name: fixed_rate(port, fn, args.rate, args.seconds)[0] for name, fn in endpoints}
+        latencies = {}
+        for name, fn in endpoints:
+            with WalWaits() as wal:
+                latencies[name] = fixed_rate(port, fn, args.rate, args.seconds)[0]
+            wal_waits[name] = wal.longest_ms
         backends = database_backends()  # the pool's and the inbox's connections, opened by phase 1 and kept
         commits0 = database_commits()
         # Throughput in alternating slices (trivial, webhook, trivial, …), so a neighbour's load that
@@ -492,6 +537,8 @@ def main() -> None:
           f"CPU per request trivial / webhook: {trivial_r[2] / webhook_r[2]:.2f} server, "
           f"{(trivial_r[2] + trivial_r[3]) / (webhook_r[2] + webhook_r[3]):.2f} server + database "
           "(the throughput ratio an otherwise idle machine would allow)")
+    print("fixed rate, longest stretch a database backend was seen waiting on the WAL's disk: " + "; ".join(
+        f"{name}: {ms:.0f} ms" for name, ms in wal_waits.items()))
     print("throughput phase, rest of the machine: " + "; ".join(
         f"{name}: load generator {client_ms:.2f} ms CPU/req, machine idle {idle:.0%}"
         for name, (client_ms, idle) in spent.items()))
