@@ -10,8 +10,8 @@ production:
   figure is the server-side cost alone, the worst case for the ratio. ``--profile MODE`` writes a
   cProfile of the webhook requests of one mode instead (``--profile-out``).
 - ``--server gunicorn``: one gunicorn per mode, each started as production starts it
-  (``-c brxsync/gunicorn.conf.py``: gthread, ``--workers`` × 4 threads), driven in turn by ``--conns``
-  closed-loop keep-alive clients from this process. Reported: requests/s, median latency, and the
+  (``-c brxsync/gunicorn.conf.py``: gevent since the tenth session, gthread × 4 threads before), driven
+  in turn by ``--conns`` closed-loop keep-alive clients from this process. Reported: requests/s, median latency, and the
   server's CPU per request (utime + stime of the gunicorn process group, which the other work on a
   shared machine does not move as much as it moves throughput).
 

@@ -19,7 +19,28 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 CHECK_TIMEOUT = 1.5
-_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health")
+
+
+def _native_thread_executor() -> ThreadPoolExecutor:
+    """Real OS threads for the checks, in a gevent worker too (brxsync/gunicorn.conf.py).
+
+    mysqlclient, and libpq while it connects, block inside C: on a greenlet "thread" a blackholed
+    MariaDB would stop the worker's whole event loop, every request it holds (webhooks included)
+    and this probe's own timeout, for up to the driver's connect timeout. gevent's executor runs the
+    checks on native threads and lets the waiting greenlet yield.
+    """
+    try:
+        from gevent import monkey
+    except ImportError:
+        monkey = None
+    if monkey is not None and monkey.is_module_patched("threading"):
+        from gevent.threadpool import ThreadPoolExecutor as GeventNativeThreadPoolExecutor
+
+        return GeventNativeThreadPoolExecutor(max_workers=8)
+    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="health")
+
+
+_executor = _native_thread_executor()
 
 
 def _check_database(alias: str) -> Callable[[], None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -19,6 +20,14 @@ import pytest
 import requests
 
 from tests.observability.conftest import serving_gunicorn, wait_until
+
+
+def _database_url() -> str:
+    """The test database, for a gunicorn subprocess."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -32,8 +41,7 @@ def test_a_request_waiting_on_postgresql_does_not_stop_the_worker(tmp_path):
 
     shop = make_shop()
     db = connection.settings_dict
-    proc, log, port = serving_gunicorn(
-        tmp_path, DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}")
+    proc, log, port = serving_gunicorn(tmp_path, DATABASE_URL=_database_url())
     try:
         assert "Using worker: gevent" in log.read_text()  # production's default, what this is about
         body, signature = builders.signed(builders.delivery(builders.order(8101, "paid", [(111, 1)])), shop.secret)
@@ -73,3 +81,38 @@ def test_a_request_waiting_on_postgresql_does_not_stop_the_worker(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
+
+
+@pytest.mark.django_db
+def test_a_blackholed_catalogue_does_not_stop_the_worker_during_a_readiness_probe(tmp_path):
+    """mysqlclient connects in C: the readiness probe's catalogue check must not block the
+    worker's event loop. A listening socket that never answers stands in for a blackholed
+    MariaDB (the client waits for the server's greeting until its 3 s connect timeout)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        proc, _log, port = serving_gunicorn(
+            tmp_path, DATABASE_URL=_database_url(),
+            BLUEPRINT_DATABASE_URL=f"mysql://root@127.0.0.1:{silent.getsockname()[1]}/catalogue")
+        try:
+            answered: dict = {}
+
+            def probe() -> None:
+                started = time.monotonic()
+                response = requests.get(f"http://127.0.0.1:{port}/health/ready", timeout=30)
+                answered.update(status=response.status_code, body=response.json(), seconds=time.monotonic() - started)
+
+            readiness = threading.Thread(target=probe)
+            readiness.start()
+            time.sleep(0.5)  # the catalogue check is waiting on the silent socket now
+            started = time.monotonic()
+            live = requests.get(f"http://127.0.0.1:{port}/health/live", timeout=10)
+            assert live.status_code == 200
+            assert time.monotonic() - started < 0.5
+            readiness.join(timeout=30)
+            assert answered["status"] == 503 and answered["body"]["failing"] == ["blueprints"]
+            assert answered["seconds"] < 2.5  # cut at the probe's own timeout, not the driver's
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
