@@ -21,9 +21,11 @@ workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_coun
 # gevent: one event loop per worker, so a request waiting on PostgreSQL or Redis costs a greenlet
 # switch instead of an OS thread hand-off and a GIL round trip. Measured on the webhook endpoint
 # (docs/BENCHMARKS.md "Tenth session"): gthread left the machine ~10-20 % idle at saturation while
-# its threads handed the GIL around, and the webhook reached 0.42 of the trivial view's throughput;
-# gevent 0.50. psycopg (3.1.14+) waits cooperatively once gevent has patched `select`, which
-# gunicorn's gevent worker does before it loads the app (never set preload_app with it).
+# its threads handed the GIL around; on the final code the webhook reached 0.41-0.52 of the trivial
+# view's throughput with gthread (8 clients; 0.44 with 16), 0.50-0.55 with gevent (16 clients), at
+# up to 1.5x the deliveries per second. psycopg (3.1.14+) waits cooperatively once gevent has
+# patched `select`, which gunicorn's gevent worker does before it loads the app (never set
+# preload_app with it). C drivers that block (mysqlclient) stay off the loop: brxsync/health.py.
 # GUNICORN_WORKER_CLASS=gthread brings threads back (GUNICORN_THREADS each).
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))  # gthread only

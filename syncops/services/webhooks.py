@@ -648,9 +648,10 @@ hand_off = _HandOff()
 
 # Deliveries per apply message at most. The worker applies a message's deliveries in one
 # transaction per seller (one by one if that fails), so a batch shares the broker message and the
-# task's ~10 statements. A publish costs the web process ~0.5 ms of CPU whatever its size: at 8,
-# the hand-off still took ~0.07 of the webhook / trivial throughput ratio at saturation; at 32 a
-# fourth of that (docs/BENCHMARKS.md, "Tenth session"). Messages this full come only under load
+# task's ~10 statements. A publish costs the web process ~0.5 ms of CPU whatever its size, and at
+# 8 the hand-off still took ~0.07 of the webhook / trivial throughput ratio at saturation; 32 cuts
+# the publishes per delivery four-fold (with brxsync/broker.py: +0.02-0.03 of the ratio, A/B in
+# docs/BENCHMARKS.md, "Tenth session"). Messages this full come only under load
 # (at 100 deliveries/s the linger closes them at ~5); the worker's processes then all have messages.
 APPLY_BATCH = 32
 
