@@ -37,21 +37,24 @@ def pids_cpu_seconds(pids: list[int]) -> float:
     return total / _TICK
 
 
-def _cpu_line() -> list[int]:
+def cpu_ticks() -> list[int]:
+    """The machine's CPU counters now (/proc/stat's first line), for ``idle_share``."""
     return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
 
 
-def cpu_ticks() -> list[int]:
-    """The machine's CPU counters now (/proc/stat's first line), for ``idle_share``."""
-    return _cpu_line()
+def _shares(before: list[int], after: list[int]) -> list[float]:
+    """Each counter's share of the CPU time between two readings: user nice system idle iowait irq
+    softirq steal (guest time is inside user)."""
+    delta = [b - a for a, b in zip(before[:8], after[:8])]
+    total = sum(delta)
+    return [d / total if total else 0.0 for d in delta]
 
 
 def idle_share(before: list[int], after: list[int]) -> float:
     """Share of the machine's CPU time left idle between two ``cpu_ticks`` readings: above a few
     per cent at saturation, the server is waiting on something (locks, a round trip), not working."""
-    delta = [b - a for a, b in zip(before, after)]
-    total = sum(delta[:8])
-    return (delta[3] + delta[4]) / total if total else 0.0
+    shares = _shares(before, after)
+    return shares[3] + shares[4]
 
 
 class HostSteal:
@@ -60,12 +63,10 @@ class HostSteal:
     printed beside a result, it says whether a "regression" was the neighbours."""
 
     def __init__(self) -> None:
-        self._start = _cpu_line()
+        self._start = cpu_ticks()
 
     def percent(self) -> float:
-        delta = [b - a for a, b in zip(self._start, _cpu_line())]
-        total = sum(delta[:8])  # user nice system idle iowait irq softirq steal (guest is in user)
-        return 100.0 * delta[7] / total if total else 0.0
+        return 100.0 * _shares(self._start, cpu_ticks())[7]
 
     def line(self) -> str:
         return f"host CPU steal during the run: {self.percent():.1f} % (above ~5 %, re-run on a quieter host)"
